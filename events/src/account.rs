@@ -1,0 +1,285 @@
+//! The account aggregate: commands, events, `decide` and `apply`.
+//!
+//! `decide` holds every business rule and never mutates; `apply` folds one
+//! event into the state, cannot fail and does no I/O. Amounts are integer
+//! minor units (`i64`); every sum is checked, never wrapped.
+
+use serde::{Deserialize, Serialize};
+
+use crate::currency::is_iso4217;
+
+/// The aggregate type recorded in every account commit.
+pub const AGGREGATE_TYPE: &str = "account";
+/// Longest owner, reference or reason text accepted, in characters.
+pub const MAX_TEXT_LEN: usize = 256;
+
+/// Lifecycle of an account. `NotOpened` is the state of an id with no history.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[default]
+    NotOpened,
+    Open,
+    Frozen,
+    Closed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::NotOpened => "not_opened",
+            Status::Open => "open",
+            Status::Frozen => "frozen",
+            Status::Closed => "closed",
+        }
+    }
+}
+
+/// The folded state of one account. `version` counts the events applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub version: u64,
+    pub status: Status,
+    pub owner: String,
+    pub currency: String,
+    pub balance: i64,
+    pub overdraft_limit: i64,
+}
+
+/// What a client asks of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "name", rename_all = "PascalCase")]
+pub enum Command {
+    OpenAccount { owner: String, currency: String, overdraft_limit: i64 },
+    Deposit { amount: i64, reference: Option<String> },
+    Withdraw { amount: i64, reference: Option<String> },
+    FreezeAccount { reason: Option<String> },
+    UnfreezeAccount,
+    CloseAccount,
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::OpenAccount { .. } => "OpenAccount",
+            Command::Deposit { .. } => "Deposit",
+            Command::Withdraw { .. } => "Withdraw",
+            Command::FreezeAccount { .. } => "FreezeAccount",
+            Command::UnfreezeAccount => "UnfreezeAccount",
+            Command::CloseAccount => "CloseAccount",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountOpened {
+    pub owner: String,
+    pub currency: String,
+    pub overdraft_limit: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyMoved {
+    pub amount: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub balance_after: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountFrozen {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// What happened to an account. Each carries the balance after it where it moves money.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccountEvent {
+    AccountOpened(AccountOpened),
+    MoneyDeposited(MoneyMoved),
+    MoneyWithdrawn(MoneyMoved),
+    AccountFrozen(AccountFrozen),
+    AccountUnfrozen,
+    AccountClosed,
+}
+
+impl AccountEvent {
+    /// The event's type name on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            AccountEvent::AccountOpened(_) => "AccountOpened",
+            AccountEvent::MoneyDeposited(_) => "MoneyDeposited",
+            AccountEvent::MoneyWithdrawn(_) => "MoneyWithdrawn",
+            AccountEvent::AccountFrozen(_) => "AccountFrozen",
+            AccountEvent::AccountUnfrozen => "AccountUnfrozen",
+            AccountEvent::AccountClosed => "AccountClosed",
+        }
+    }
+}
+
+/// Why `decide` refused a command. Each maps to one stable error code.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("account not found")]
+    NotFound,
+    #[error("account already exists")]
+    AlreadyExists,
+    #[error("insufficient funds: balance {balance}, overdraft limit {overdraft_limit}, requested {amount}")]
+    InsufficientFunds { balance: i64, overdraft_limit: i64, amount: i64 },
+    #[error("account is frozen")]
+    Frozen,
+    #[error("account is not frozen")]
+    NotFrozen,
+    #[error("account is closed")]
+    Closed,
+    #[error("account balance is {balance}, it must be zero to close")]
+    NonzeroBalance { balance: i64 },
+}
+
+impl DomainError {
+    /// The stable machine-readable code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DomainError::Validation(_) => "validation_failed",
+            DomainError::NotFound => "not_found",
+            DomainError::AlreadyExists => "account_exists",
+            DomainError::InsufficientFunds { .. } => "insufficient_funds",
+            DomainError::Frozen => "account_frozen",
+            DomainError::NotFrozen => "account_not_frozen",
+            DomainError::Closed => "account_closed",
+            DomainError::NonzeroBalance { .. } => "nonzero_balance",
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> DomainError {
+    DomainError::Validation(msg.into())
+}
+
+fn check_text(field: &str, value: &Option<String>) -> Result<(), DomainError> {
+    match value {
+        Some(v) if v.chars().count() > MAX_TEXT_LEN => {
+            Err(invalid(format!("{field} is longer than {MAX_TEXT_LEN} characters")))
+        }
+        Some(v) if v.chars().any(char::is_control) => Err(invalid(format!("{field} contains control characters"))),
+        _ => Ok(()),
+    }
+}
+
+fn check_amount(amount: i64) -> Result<(), DomainError> {
+    if amount <= 0 {
+        return Err(invalid("amount must be a positive integer in minor units"));
+    }
+    Ok(())
+}
+
+/// Every rule of the account: given its state, what events does `command` cause?
+pub fn decide(state: &Account, command: &Command) -> Result<Vec<AccountEvent>, DomainError> {
+    if let Command::OpenAccount { owner, currency, overdraft_limit } = command {
+        if state.status != Status::NotOpened {
+            return Err(DomainError::AlreadyExists);
+        }
+        if owner.trim().is_empty() {
+            return Err(invalid("owner must not be empty"));
+        }
+        check_text("owner", &Some(owner.clone()))?;
+        if !is_iso4217(currency) {
+            return Err(invalid(format!("currency {currency:?} is not an ISO-4217 code")));
+        }
+        if *overdraft_limit < 0 {
+            return Err(invalid("overdraft_limit must not be negative"));
+        }
+        return Ok(vec![AccountEvent::AccountOpened(AccountOpened {
+            owner: owner.clone(),
+            currency: currency.clone(),
+            overdraft_limit: *overdraft_limit,
+        })]);
+    }
+    match state.status {
+        Status::NotOpened => return Err(DomainError::NotFound),
+        Status::Closed => return Err(DomainError::Closed),
+        Status::Open | Status::Frozen => {}
+    }
+    let frozen = state.status == Status::Frozen;
+    let event = match command {
+        Command::OpenAccount { .. } => unreachable!("handled above"),
+        Command::Deposit { amount, reference } => {
+            check_amount(*amount)?;
+            check_text("reference", reference)?;
+            let balance_after =
+                state.balance.checked_add(*amount).ok_or_else(|| invalid("deposit would overflow the balance"))?;
+            AccountEvent::MoneyDeposited(MoneyMoved { amount: *amount, reference: reference.clone(), balance_after })
+        }
+        Command::Withdraw { amount, reference } => {
+            check_amount(*amount)?;
+            check_text("reference", reference)?;
+            if frozen {
+                return Err(DomainError::Frozen);
+            }
+            let insufficient = || DomainError::InsufficientFunds {
+                balance: state.balance,
+                overdraft_limit: state.overdraft_limit,
+                amount: *amount,
+            };
+            let balance_after = state.balance.checked_sub(*amount).ok_or_else(insufficient)?;
+            if balance_after < -state.overdraft_limit {
+                return Err(insufficient());
+            }
+            AccountEvent::MoneyWithdrawn(MoneyMoved { amount: *amount, reference: reference.clone(), balance_after })
+        }
+        Command::FreezeAccount { reason } => {
+            check_text("reason", reason)?;
+            if frozen {
+                return Err(DomainError::Frozen);
+            }
+            AccountEvent::AccountFrozen(AccountFrozen { reason: reason.clone() })
+        }
+        Command::UnfreezeAccount => {
+            if !frozen {
+                return Err(DomainError::NotFrozen);
+            }
+            AccountEvent::AccountUnfrozen
+        }
+        Command::CloseAccount => {
+            if frozen {
+                return Err(DomainError::Frozen);
+            }
+            if state.balance != 0 {
+                return Err(DomainError::NonzeroBalance { balance: state.balance });
+            }
+            AccountEvent::AccountClosed
+        }
+    };
+    Ok(vec![event])
+}
+
+/// Folds one event into the state. It cannot fail: the log already decided.
+pub fn apply(state: &mut Account, event: &AccountEvent) {
+    state.version += 1;
+    match event {
+        AccountEvent::AccountOpened(e) => {
+            state.status = Status::Open;
+            state.owner.clone_from(&e.owner);
+            state.currency.clone_from(&e.currency);
+            state.overdraft_limit = e.overdraft_limit;
+            state.balance = 0;
+        }
+        AccountEvent::MoneyDeposited(e) | AccountEvent::MoneyWithdrawn(e) => state.balance = e.balance_after,
+        AccountEvent::AccountFrozen(_) => state.status = Status::Frozen,
+        AccountEvent::AccountUnfrozen => state.status = Status::Open,
+        AccountEvent::AccountClosed => state.status = Status::Closed,
+    }
+}
+
+#[cfg(test)]
+#[path = "account_tests.rs"]
+mod tests;

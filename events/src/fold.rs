@@ -1,0 +1,114 @@
+//! The fold rule: the one function that decides which commits the log accepted.
+//!
+//! Readers take a partition in offset order. A commit is *accepted* when its
+//! `expected_version` equals the version folded so far for its aggregate and its
+//! events are numbered on from there; otherwise it is *rejected* and every reader
+//! ignores it. So even if two writers race, at most one of two conflicting
+//! commits is accepted, and every reader agrees which.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use crate::account::{apply, Account, AGGREGATE_TYPE};
+use crate::commit::Commit;
+
+/// Why the fold rule rejected a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Another commit got there first: the expected version is stale (or ahead).
+    VersionMismatch { expected: u64, actual: u64 },
+    /// The commit's events are not numbered `expected_version + 1 ..`, or there are none.
+    BadSequence,
+    /// The commit is for an aggregate type this reader does not fold.
+    UnknownAggregateType,
+    /// The record could not be decoded as a commit at all.
+    Malformed,
+}
+
+/// The fold rule's verdict on one commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    Rejected(Rejection),
+}
+
+impl Verdict {
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Verdict::Accepted)
+    }
+}
+
+/// The fold rule, without applying anything: would `commit` be accepted on top
+/// of an aggregate folded to `current_version`?
+pub fn judge(current_version: u64, commit: &Commit) -> Verdict {
+    if commit.aggregate_type != AGGREGATE_TYPE {
+        return Verdict::Rejected(Rejection::UnknownAggregateType);
+    }
+    if commit.expected_version != current_version {
+        return Verdict::Rejected(Rejection::VersionMismatch {
+            expected: commit.expected_version,
+            actual: current_version,
+        });
+    }
+    let numbered = commit.events.iter().zip(current_version + 1..).all(|(e, seq)| e.sequence == seq);
+    if commit.events.is_empty() || !numbered {
+        return Verdict::Rejected(Rejection::BadSequence);
+    }
+    Verdict::Accepted
+}
+
+/// Applies the fold rule to one account: judges `commit` and, if accepted,
+/// applies its events. Every reader folds through this function.
+pub fn fold_commit(account: &mut Account, commit: &Commit) -> Verdict {
+    let verdict = judge(account.version, commit);
+    if verdict.is_accepted() {
+        for event in &commit.events {
+            apply(account, &event.payload);
+        }
+    }
+    verdict
+}
+
+/// A fold of many accounts, for readers that need nothing more than the state.
+#[derive(Clone, Debug, Default)]
+pub struct LogFold {
+    pub accounts: HashMap<Uuid, Account>,
+    pub accepted: u64,
+    pub rejected: u64,
+}
+
+impl LogFold {
+    /// Folds one record value (the raw bytes of a commit). Undecodable records are rejected.
+    pub fn fold_record(&mut self, bytes: &[u8]) -> (Option<Commit>, Verdict) {
+        match Commit::decode(bytes) {
+            Ok(commit) => {
+                let verdict = self.fold(&commit);
+                (Some(commit), verdict)
+            }
+            Err(_) => {
+                self.rejected += 1;
+                (None, Verdict::Rejected(Rejection::Malformed))
+            }
+        }
+    }
+
+    /// Folds one decoded commit.
+    pub fn fold(&mut self, commit: &Commit) -> Verdict {
+        let account = self.accounts.entry(commit.aggregate_id).or_default();
+        let verdict = fold_commit(account, commit);
+        if verdict.is_accepted() {
+            self.accepted += 1;
+        } else {
+            self.rejected += 1;
+            if account.version == 0 {
+                self.accounts.remove(&commit.aggregate_id);
+            }
+        }
+        verdict
+    }
+}
+
+#[cfg(test)]
+#[path = "fold_tests.rs"]
+mod tests;

@@ -1,0 +1,31 @@
+//! The shared contract of Ledgerline: what a record in the events topic means.
+//!
+//! This crate owns the wire format of a *commit* (one Kafka record per accepted
+//! command), the account aggregate (its events, `decide` and `apply`), the fold
+//! rule every reader applies to a partition, and the partitioner that maps an
+//! aggregate id to a partition exactly as Kafka's default partitioner does.
+//!
+//! It does not own any I/O: no Kafka, no database, no HTTP. Everything here is
+//! pure and deterministic, so the command service, the projection workers and
+//! the analyst tools agree on the log's accepted history by construction.
+//!
+//! # Layout
+//! - [`account`]: the account aggregate: commands, events, `decide`, `apply`.
+//! - [`currency`]: the ISO-4217 currency codes the domain accepts.
+//! - [`commit`]: the commit record (envelope, event encoding, headers).
+//! - [`fold`]: the fold rule (accepted or rejected) and a fold over accounts.
+//! - [`partition`]: Kafka-compatible murmur2 partitioning.
+//! - [`position`]: log positions and the opaque consistency token.
+
+pub mod account;
+pub mod commit;
+pub mod currency;
+pub mod fold;
+pub mod partition;
+pub mod position;
+
+pub use account::{apply, decide, Account, AccountEvent, Command, DomainError, Status};
+pub use commit::{CommandInfo, Commit, DecodeError, Event, Metadata};
+pub use fold::{fold_commit, judge, LogFold, Rejection, Verdict};
+pub use partition::{murmur2, partition_for};
+pub use position::{ConsistencyToken, Position};
