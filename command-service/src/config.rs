@@ -1,0 +1,61 @@
+//! Configuration: flags with environment fallbacks.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The command service's configuration.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "command-service", version, about = "Ledgerline write side: HTTP commands to Kafka commits")]
+pub struct Config {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// Postgres URL (write-side snapshots live here).
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
+    pub database_url: String,
+    /// The events topic.
+    #[arg(long, env = "EVENTS_TOPIC", default_value = "ledger.events")]
+    pub events_topic: String,
+    /// Partitions of the events topic when this service has to create it.
+    #[arg(long, env = "EVENTS_PARTITIONS", default_value_t = 8)]
+    pub events_partitions: i32,
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// Most commands a partition writer puts in one group commit.
+    #[arg(long, env = "BATCH_MAX", default_value_t = 512)]
+    pub batch_max: usize,
+    /// Take a snapshot of a partition's state after this many new records.
+    #[arg(long, env = "SNAPSHOT_EVERY", default_value_t = 10_000)]
+    pub snapshot_every: i64,
+    /// Ignore stored snapshots on start-up and fold every partition from offset 0.
+    #[arg(long, env = "IGNORE_SNAPSHOTS", default_value_t = false)]
+    pub ignore_snapshots: bool,
+    /// Idempotency keys are honoured for at least this many seconds.
+    #[arg(long, env = "IDEMPOTENCY_WINDOW_SECS", default_value_t = 86_400)]
+    pub idempotency_window_secs: u64,
+    /// Producer linger in milliseconds (librdkafka `linger.ms`).
+    #[arg(long, env = "KAFKA_LINGER_MS", default_value_t = 1)]
+    pub kafka_linger_ms: u32,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 16 * 1024)]
+    pub max_body_bytes: usize,
+    /// Log format: text for people, json for machines.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    pub fn idempotency_window(&self) -> Duration {
+        Duration::from_secs(self.idempotency_window_secs)
+    }
+}

@@ -1,0 +1,45 @@
+//! The crate's errors. `http::problem` is the one place that maps them to HTTP.
+
+use events::DomainError;
+
+/// Everything that can go wrong in the command service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command was refused; the client can act on it.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("kafka: {0}")]
+    Kafka(rdkafka::error::KafkaError),
+    #[error("events topic: {0}")]
+    Topic(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] serde_json::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Why a command got no commit. Cheap to clone: one outcome can answer several
+/// waiters (in-batch retries of one idempotency key).
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("the account is at version {actual}, the request expected {expected}")]
+    VersionConflict { expected: u64, actual: u64 },
+    #[error("this idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error("another writer appended to this account first; retry the request")]
+    WriteConflict,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("request body must be application/json")]
+    UnsupportedMediaType,
+}

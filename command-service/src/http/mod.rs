@@ -1,0 +1,48 @@
+//! The HTTP API: routes, extraction, and the mapping of errors to problem+json.
+
+pub mod extract;
+mod problem;
+pub use extract::CommandHeaders;
+mod routes;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use crate::error::Refusal;
+
+/// The command API. Separate from serving, so tests can call it in-process.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.max_body_bytes;
+    Router::new()
+        .route("/v1/accounts", post(routes::open_account))
+        .route("/v1/accounts/{id}/deposits", post(routes::deposit))
+        .route("/v1/accounts/{id}/withdrawals", post(routes::withdraw))
+        .route("/v1/accounts/{id}/freeze", post(routes::freeze))
+        .route("/v1/accounts/{id}/unfreeze", post(routes::unfreeze))
+        .route("/v1/accounts/{id}/close", post(routes::close))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(problem::not_found)
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready only once every partition's state is caught up with the log.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.writers.recovery() {
+        Some(report) => (StatusCode::OK, Json(json!({ "status": "ready", "recovery": report }))).into_response(),
+        None => Refusal::Unavailable("catching up with the events log".into()).into_response(),
+    }
+}

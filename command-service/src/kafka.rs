@@ -1,0 +1,141 @@
+//! Kafka plumbing: the idempotent producer, the topic, watermarks, and reading
+//! a partition range in offset order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tracing::{info, instrument};
+
+use crate::error::Error;
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a reader waits for the next record of a range it knows exists.
+const READ_STALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The producer every partition writer shares: idempotent, `acks=all`.
+pub fn producer(brokers: &str, linger_ms: u32) -> Result<FutureProducer, Error> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "ledger-command-service")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", linger_ms.to_string())
+        .set("message.timeout.ms", "15000")
+        .set("request.timeout.ms", "10000")
+        .create()
+        .map_err(Error::Kafka)
+}
+
+/// Makes sure the topic exists and returns its partition count.
+#[instrument(skip_all, fields(topic = topic))]
+pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result<i32, Error> {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().map_err(Error::Kafka)?;
+    if let Some(count) = partition_count(admin.inner(), topic)? {
+        return Ok(count);
+    }
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1)).set("retention.ms", "-1");
+    let results = admin.create_topics([&new_topic], &AdminOptions::new()).await.map_err(Error::Kafka)?;
+    for result in results {
+        match result {
+            Ok(_) => info!(partitions, "created events topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(Error::Topic(format!("cannot create topic {name}: {code}"))),
+        }
+    }
+    // Metadata may lag creation briefly.
+    for _ in 0..50 {
+        if let Some(count) = partition_count(admin.inner(), topic)? {
+            return Ok(count);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(Error::Topic(format!("topic {topic} does not show in metadata after creation")))
+}
+
+fn partition_count<C: rdkafka::ClientContext>(client: &rdkafka::client::Client<C>, topic: &str) -> Result<Option<i32>, Error> {
+    let metadata = client.fetch_metadata(Some(topic), METADATA_TIMEOUT).map_err(Error::Kafka)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len() as i32)
+        .filter(|n| *n > 0))
+}
+
+/// The offset the next record of `partition` will get (the high watermark).
+pub async fn end_offset(producer: &Arc<FutureProducer>, topic: &str, partition: i32) -> Result<i64, Error> {
+    let producer = Arc::clone(producer);
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        rdkafka::producer::Producer::client(&*producer)
+            .fetch_watermarks(&topic, partition, METADATA_TIMEOUT)
+            .map(|(_, high)| high)
+            .map_err(Error::Kafka)
+    })
+    .await
+    .map_err(|e| Error::Topic(format!("watermark task failed: {e}")))?
+}
+
+/// A consumer that reads by assignment only: it joins no group and commits nothing.
+pub fn reader(brokers: &str) -> Result<StreamConsumer, Error> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("ledger-command-reader-{}", uuid::Uuid::new_v4()))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .map_err(Error::Kafka)
+}
+
+/// Reads `[from, to)` of each listed partition in offset order, calling
+/// `on_record(partition, offset, value)` for each record.
+pub async fn read_ranges(
+    consumer: &StreamConsumer,
+    topic: &str,
+    ranges: &[(i32, i64, i64)],
+    mut on_record: impl FnMut(i32, i64, &[u8]),
+) -> Result<(), Error> {
+    let mut assignment = TopicPartitionList::new();
+    let mut remaining = 0usize;
+    let mut ends = std::collections::HashMap::new();
+    for &(partition, from, to) in ranges {
+        if from < to {
+            assignment.add_partition_offset(topic, partition, Offset::Offset(from)).map_err(Error::Kafka)?;
+            ends.insert(partition, to);
+            remaining += 1;
+        }
+    }
+    if remaining == 0 {
+        return Ok(());
+    }
+    consumer.assign(&assignment).map_err(Error::Kafka)?;
+    while remaining > 0 {
+        let message = tokio::time::timeout(READ_STALL_TIMEOUT, consumer.recv())
+            .await
+            .map_err(|_| Error::Topic("timed out reading the events topic".into()))?
+            .map_err(Error::Kafka)?;
+        let partition = message.partition();
+        let offset = message.offset();
+        let Some(&to) = ends.get(&partition) else { continue };
+        if offset >= to {
+            continue;
+        }
+        on_record(partition, offset, message.payload().unwrap_or_default());
+        if offset + 1 >= to {
+            ends.insert(partition, i64::MIN);
+            remaining -= 1;
+        }
+    }
+    consumer.unassign().map_err(Error::Kafka)?;
+    Ok(())
+}

@@ -1,0 +1,9 @@
+use clap::Parser;
+use command_service::{telemetry, Application, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    telemetry::init(config.log_format);
+    Application::build(config).await?.run_until_stopped().await
+}

@@ -1,0 +1,133 @@
+//! Planning a batch: each request is decided against the state left by the
+//! requests before it in the batch. Pure: no I/O, nothing mutated.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use events::account::AGGREGATE_TYPE;
+use events::{apply, decide, Account, Command, CommandInfo, Commit, Event, Metadata};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::error::Refusal;
+use crate::state::{PartitionState, Receipt};
+
+/// One command on its way to a partition writer.
+pub struct Request {
+    pub account_id: Uuid,
+    pub command: Command,
+    pub idempotency_key: Option<String>,
+    pub if_match: Option<u64>,
+    pub metadata: Metadata,
+    pub reply: oneshot::Sender<Outcome>,
+}
+
+/// What the client is told.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub receipt: Receipt,
+    /// The answer comes from an earlier request with the same idempotency key.
+    pub replayed: bool,
+}
+
+pub type Outcome = Result<Reply, Refusal>;
+
+/// What becomes of one request of the batch.
+pub enum Decision {
+    /// Answered without writing (a refusal, or a replay of a known key).
+    Answer(Outcome),
+    /// Answered by the fate of `commits[i]`.
+    Send(usize),
+    /// Same key and body as `commits[i]` earlier in this batch: shares its fate.
+    Join(usize),
+}
+
+pub struct Plan {
+    pub decisions: Vec<Decision>,
+    pub commits: Vec<Commit>,
+    /// Some request was refused on the strength of the writer's current view.
+    pub has_refusals: bool,
+}
+
+/// A digest of the command's content: a reused key with another body is refused.
+pub fn fingerprint(command: &Command) -> String {
+    let bytes = serde_json::to_vec(command).expect("commands always serialise");
+    let digest = Sha256::digest(&bytes);
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn plan(state: &PartitionState, batch: &[Request]) -> Plan {
+    let mut overlay: HashMap<Uuid, Account> = HashMap::new();
+    let mut pending: HashMap<(Uuid, &str), (usize, String)> = HashMap::new();
+    let mut plan = Plan { decisions: Vec::with_capacity(batch.len()), commits: Vec::new(), has_refusals: false };
+    for request in batch {
+        let id = request.account_id;
+        let print = fingerprint(&request.command);
+        if let Some(key) = request.idempotency_key.as_deref() {
+            if let Some(record) = state.key(&id, key) {
+                let outcome = if record.fingerprint.as_deref() == Some(print.as_str()) {
+                    Ok(Reply { receipt: record.receipt.clone(), replayed: true })
+                } else {
+                    Err(Refusal::IdempotencyKeyReused)
+                };
+                plan.decisions.push(Decision::Answer(outcome));
+                continue;
+            }
+            if let Some((index, earlier)) = pending.get(&(id, key)) {
+                plan.decisions.push(if *earlier == print {
+                    Decision::Join(*index)
+                } else {
+                    Decision::Answer(Err(Refusal::IdempotencyKeyReused))
+                });
+                continue;
+            }
+        }
+        let account = overlay.get(&id).or_else(|| state.account(&id)).cloned().unwrap_or_default();
+        if let Some(expected) = request.if_match {
+            if expected != account.version {
+                plan.has_refusals = true;
+                let refusal = Refusal::VersionConflict { expected, actual: account.version };
+                plan.decisions.push(Decision::Answer(Err(refusal)));
+                continue;
+            }
+        }
+        match decide(&account, &request.command) {
+            Err(error) => {
+                plan.has_refusals = true;
+                plan.decisions.push(Decision::Answer(Err(error.into())));
+            }
+            Ok(payloads) => {
+                let mut next = account;
+                let now = Utc::now();
+                let events = payloads
+                    .into_iter()
+                    .map(|payload| {
+                        apply(&mut next, &payload);
+                        Event { event_id: Uuid::now_v7(), sequence: next.version, occurred_at: now, payload }
+                    })
+                    .collect::<Vec<_>>();
+                let commit = Commit {
+                    commit_id: Uuid::now_v7(),
+                    aggregate_type: AGGREGATE_TYPE.to_owned(),
+                    aggregate_id: id,
+                    expected_version: next.version - events.len() as u64,
+                    events,
+                    command: CommandInfo {
+                        name: request.command.name().to_owned(),
+                        idempotency_key: request.idempotency_key.clone(),
+                        fingerprint: request.idempotency_key.as_ref().map(|_| print.clone()),
+                    },
+                    metadata: request.metadata.clone(),
+                };
+                overlay.insert(id, next);
+                if let Some(key) = request.idempotency_key.as_deref() {
+                    pending.insert((id, key), (plan.commits.len(), print));
+                }
+                plan.decisions.push(Decision::Send(plan.commits.len()));
+                plan.commits.push(commit);
+            }
+        }
+    }
+    plan
+}

@@ -1,0 +1,63 @@
+//! Sending a batch of commits to one partition and collecting the delivery offsets.
+
+use events::commit::headers;
+use events::Commit;
+use futures::future::join_all;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+/// Why a commit has no proven offset.
+#[derive(Clone, Debug)]
+pub enum DeliveryFailure {
+    NotQueued(String),
+    Failed(String),
+}
+
+/// Enqueues every commit in order, then waits for all delivery reports.
+/// Returns, per commit, its offset or why it has none.
+pub async fn send_all(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: i32,
+    commits: &[Commit],
+) -> Vec<Result<i64, DeliveryFailure>> {
+    let mut pending = Vec::with_capacity(commits.len());
+    let mut queue_failed = None;
+    for commit in commits {
+        if let Some(error) = &queue_failed {
+            // Never send past a commit that is not in the queue: order is the proof.
+            pending.push(Err(DeliveryFailure::NotQueued(format!("an earlier commit was not queued: {error}"))));
+            continue;
+        }
+        let key = commit.key();
+        let value = commit.encode();
+        let commit_id = commit.commit_id.to_string();
+        let event_types = commit.event_types();
+        let mut record_headers = OwnedHeaders::new_with_capacity(4)
+            .insert(Header { key: headers::COMMIT_ID, value: Some(commit_id.as_bytes()) })
+            .insert(Header { key: headers::AGGREGATE_TYPE, value: Some(commit.aggregate_type.as_bytes()) })
+            .insert(Header { key: headers::EVENT_TYPES, value: Some(event_types.as_bytes()) });
+        if let Some(traceparent) = commit.metadata.extra.get("traceparent").and_then(|v| v.as_str()) {
+            record_headers = record_headers.insert(Header { key: headers::TRACEPARENT, value: Some(traceparent.as_bytes()) });
+        }
+        let record = FutureRecord::to(topic).partition(partition).key(&key).payload(&value).headers(record_headers);
+        match producer.send_result(record) {
+            Ok(future) => pending.push(Ok(future)),
+            Err((error, _)) => {
+                queue_failed = Some(error.to_string());
+                pending.push(Err(DeliveryFailure::NotQueued(error.to_string())));
+            }
+        }
+    }
+    let waits = pending.into_iter().map(|p| async move {
+        match p {
+            Err(failure) => Err(failure),
+            Ok(future) => match future.await {
+                Ok(Ok(delivery)) => Ok(delivery.offset),
+                Ok(Err((error, _))) => Err(DeliveryFailure::Failed(error.to_string())),
+                Err(_) => Err(DeliveryFailure::Failed("producer dropped the delivery".into())),
+            },
+        }
+    });
+    join_all(waits).await
+}

@@ -1,0 +1,46 @@
+//! Taking write-side snapshots: every `every` records, off the writer's hot path.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::PgPool;
+use tracing::{debug, warn};
+
+use crate::state::PartitionState;
+use crate::store;
+
+pub struct Snapshotter {
+    pool: PgPool,
+    topic: String,
+    every: i64,
+    idempotency_window: Duration,
+    last_offset: i64,
+}
+
+impl Snapshotter {
+    pub fn new(pool: PgPool, topic: String, every: i64, idempotency_window: Duration, last_offset: i64) -> Self {
+        Self { pool, topic, every, idempotency_window, last_offset }
+    }
+
+    /// Takes a snapshot if `every` records have been folded since the last one.
+    /// Serialises on the caller; the write to Postgres happens in the background.
+    pub fn maybe_take(&mut self, state: &mut PartitionState) {
+        if self.every <= 0 || state.next_offset - self.last_offset < self.every {
+            return;
+        }
+        let window = chrono::Duration::from_std(self.idempotency_window).unwrap_or(chrono::Duration::days(1));
+        state.prune_keys(Utc::now() - window);
+        let bytes = match serde_json::to_vec(&*state) {
+            Ok(bytes) => bytes,
+            Err(error) => return warn!(%error, "cannot serialise snapshot"),
+        };
+        self.last_offset = state.next_offset;
+        let (pool, topic, partition, offset) = (self.pool.clone(), self.topic.clone(), state.partition, state.next_offset);
+        tokio::spawn(async move {
+            match store::save_snapshot(&pool, &topic, partition, offset, &bytes).await {
+                Ok(_) => debug!(partition, offset, bytes = bytes.len(), "snapshot stored"),
+                Err(error) => warn!(partition, %error, "snapshot not stored"),
+            }
+        });
+    }
+}
