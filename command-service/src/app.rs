@@ -117,14 +117,14 @@ impl Application {
         });
         let mut senders = Vec::with_capacity(states.len());
         let mut tasks = Vec::with_capacity(states.len());
-        for partition_state in states {
+        for (partition_state, snapshot_offset) in states {
             let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
             let snapshots = Snapshotter::new(
                 self.pool.clone(),
                 self.config.events_topic.clone(),
                 self.config.snapshot_every,
                 self.config.idempotency_window(),
-                0,
+                snapshot_offset,
             );
             let writer = Writer::new(Arc::clone(&writer_config), partition_state, Arc::clone(&self.producer), snapshots);
             tasks.push(tokio::spawn(writer.run(receiver, shutdown.clone())));

@@ -61,7 +61,9 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result
 }
 
 fn partition_count<C: rdkafka::ClientContext>(client: &rdkafka::client::Client<C>, topic: &str) -> Result<Option<i32>, Error> {
-    let metadata = client.fetch_metadata(Some(topic), METADATA_TIMEOUT).map_err(Error::Kafka)?;
+    // Ask for all topics: a metadata request naming the topic may auto-create it
+    // with the broker's default partition count (Nisshi does).
+    let metadata = client.fetch_metadata(None, METADATA_TIMEOUT).map_err(Error::Kafka)?;
     Ok(metadata
         .topics()
         .iter()

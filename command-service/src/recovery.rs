@@ -33,20 +33,23 @@ pub async fn recover(
     pool: &PgPool,
     producer: &Arc<FutureProducer>,
     use_snapshots: bool,
-) -> Result<(Vec<PartitionState>, RecoveryReport), Error> {
+) -> Result<(Vec<(PartitionState, i64)>, RecoveryReport), Error> {
     let started = Instant::now();
     let mut states = Vec::with_capacity(partitions as usize);
+    let mut snapshot_offsets = Vec::with_capacity(partitions as usize);
     let mut ranges = Vec::with_capacity(partitions as usize);
     let mut report = RecoveryReport { partitions, ..Default::default() };
     for partition in 0..partitions {
         let end = kafka::end_offset(producer, topic, partition).await?;
         let mut state = PartitionState::new(partition);
+        let mut snapshot_offset = 0;
         if use_snapshots {
             if let Some((offset, bytes)) = store::load_snapshot(pool, topic, partition).await? {
                 match serde_json::from_slice::<PartitionState>(&bytes) {
                     Ok(snapshot) if offset <= end && snapshot.partition == partition => {
                         state = snapshot;
                         state.next_offset = offset;
+                        snapshot_offset = offset;
                         report.snapshots_used += 1;
                     }
                     Ok(_) => warn!(partition, offset, end, "snapshot is ahead of the log, ignoring it"),
@@ -56,6 +59,7 @@ pub async fn recover(
         }
         ranges.push((partition, state.next_offset, end));
         states.push(state);
+        snapshot_offsets.push(snapshot_offset);
     }
     let consumer = kafka::reader(brokers)?;
     let mut replayed = 0u64;
@@ -77,5 +81,5 @@ pub async fn recover(
         elapsed_ms = report.elapsed_ms,
         "state rebuilt from the log"
     );
-    Ok((states, report))
+    Ok((states.into_iter().zip(snapshot_offsets).collect(), report))
 }

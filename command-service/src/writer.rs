@@ -53,6 +53,7 @@ impl Writer {
     #[instrument(skip_all, fields(partition = self.state.partition))]
     pub async fn run(mut self, mut requests: mpsc::Receiver<Request>, shutdown: CancellationToken) {
         let mut batch = Vec::with_capacity(self.config.batch_max);
+        self.snapshots.maybe_take(&mut self.state);
         loop {
             let received = tokio::select! {
                 biased;

@@ -1,0 +1,9 @@
+//! Integration tests of the command service: one binary, real processes.
+
+mod api;
+mod client;
+mod crash;
+mod harness;
+mod idempotency;
+mod snapshot;
+mod split_brain;
