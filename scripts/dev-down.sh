@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Stops what scripts/dev-up.sh started (SIGTERM, graceful). Data stays in .data/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${LEDGER_DATA:-$PWD/.data}
+for name in query-service projections command-service nisshi; do
+  pidfile="$DATA/pids/$name"
+  [ -f "$pidfile" ] || continue
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    echo "stopped $name (pid $pid)"
+  fi
+  rm -f "$pidfile"
+done

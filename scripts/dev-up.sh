@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Starts the whole Ledgerline stack locally: a Nisshi broker with durable
+# (sqlite) storage, the `ledger` database, and the services. Installs the broker
+# first if it is missing. Stop it all with scripts/dev-down.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+DATA=${LEDGER_DATA:-$PWD/.data}
+KAFKA_PORT=${KAFKA_PORT:-9092}
+export KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ledger}
+export EVENTS_TOPIC=${EVENTS_TOPIC:-ledger.events}
+mkdir -p "$DATA/logs" "$DATA/pids"
+
+ensure_broker
+ensure_postgres
+
+start() { # name, command...
+  local name=$1; shift
+  if [ -f "$DATA/pids/$name" ] && kill -0 "$(cat "$DATA/pids/$name")" 2>/dev/null; then
+    log "$name already running (pid $(cat "$DATA/pids/$name"))"; return 0
+  fi
+  nohup "$@" >"$DATA/logs/$name.log" 2>&1 &
+  echo $! >"$DATA/pids/$name"
+  log "$name started (pid $!, log $DATA/logs/$name.log)"
+}
+
+# Nisshi reads a sqlite:// path relative to its working directory.
+start nisshi bash -c "cd '$DATA' && exec nisshi broker \
+  --listener-url tcp://127.0.0.1:$KAFKA_PORT --advertised-listener-url tcp://127.0.0.1:$KAFKA_PORT \
+  --storage-engine sqlite://nisshi.db --group-initial-rebalance-delay 0s"
+broker_up=
+for _ in $(seq 1 100); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; then broker_up=1; break; fi
+  sleep 0.1
+done
+[ -n "$broker_up" ] || die "the broker did not start; see $DATA/logs/nisshi.log"
+
+db=${DATABASE_URL##*/}
+if ! psql "${DATABASE_URL%/*}/postgres" -tAc "select 1 from pg_database where datname = '$db'" | grep -q 1; then
+  log "creating database $db"
+  psql "${DATABASE_URL%/*}/postgres" -qc "create database \"$db\""
+fi
+
+log "building the services"
+cargo build --bins --quiet
+
+start command-service env HTTP_ADDR=127.0.0.1:8080 target/debug/command-service
+wait_http http://127.0.0.1:8080/readyz 120 || die "command-service did not get ready; see $DATA/logs/command-service.log"
+
+cat <<MSG
+
+Ledgerline is up.
+  command API   http://127.0.0.1:8080   (readyz: /readyz)
+  Kafka broker  $KAFKA_BROKERS (Nisshi, data in $DATA/nisshi.db), topic $EVENTS_TOPIC
+  logs          $DATA/logs/
+
+Try it:
+  curl -s -X POST localhost:8080/v1/accounts -H 'content-type: application/json' \\
+       -H 'Idempotency-Key: my-first-account' -d '{"owner":"alice","currency":"EUR"}'
+  curl -s -X POST localhost:8080/v1/accounts/<account_id>/deposits -H 'content-type: application/json' \\
+       -d '{"amount":1500,"reference":"salary"}'
+
+Stop it with scripts/dev-down.sh
+MSG
