@@ -19,7 +19,7 @@
 //! - [`snapshot`]: taking write-side snapshots.
 //! - [`state`]: a partition's folded state and idempotency keys.
 //! - [`store`]: the SQL (snapshots) and migrations.
-//! - [`telemetry`]: logging.
+//! - [`telemetry`]: the tracing subscriber, text or JSON logs.
 //! - [`writer`]: the per-partition group-commit writer.
 
 pub mod app;

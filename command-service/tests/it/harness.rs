@@ -29,7 +29,7 @@ fn log_dir() -> PathBuf {
     dir
 }
 
-fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str, log: &PathBuf) {
+fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str, log: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
