@@ -18,8 +18,10 @@ use crate::http::{router, CommandHeaders};
 use crate::plan::{Reply, Request};
 use crate::recovery::{recover, RecoveryReport};
 use crate::snapshot::Snapshotter;
+use crate::store;
 use crate::writer::{Writer, WriterConfig};
-use crate::{kafka, shutdown, store};
+use ledger_runtime::kafka;
+use ledger_runtime::shutdown;
 
 /// Requests queued per partition before callers wait.
 const QUEUE_DEPTH: usize = 4096;
@@ -79,8 +81,10 @@ impl Application {
             .connect(&config.database_url)
             .await?;
         store::migrate(&pool).await?;
-        let partitions = kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, config.events_partitions).await?;
-        let producer = Arc::new(kafka::producer(&config.kafka_brokers, config.kafka_linger_ms)?);
+        let partitions =
+            kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, config.events_partitions).await?;
+        let producer =
+            Arc::new(kafka::producer(&config.kafka_brokers, "ledger-command-service", config.kafka_linger_ms)?);
         let listener = TcpListener::bind(config.http_addr).await?;
         Ok(Self { config, listener, pool, producer, partitions })
     }
@@ -96,7 +100,8 @@ impl Application {
         let writers = Arc::new(Writers::default());
         let state = AppState { writers: Arc::clone(&writers), max_body_bytes: self.config.max_body_bytes };
         info!(addr = %self.listener.local_addr()?, partitions = self.partitions, "command service listening");
-        let server = axum::serve(self.listener, router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let server =
+            axum::serve(self.listener, router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let server = tokio::spawn(async move { server.await });
 
         let (states, report) = tokio::select! {
@@ -126,7 +131,8 @@ impl Application {
                 self.config.idempotency_window(),
                 snapshot_offset,
             );
-            let writer = Writer::new(Arc::clone(&writer_config), partition_state, Arc::clone(&self.producer), snapshots);
+            let writer =
+                Writer::new(Arc::clone(&writer_config), partition_state, Arc::clone(&self.producer), snapshots);
             tasks.push(tokio::spawn(writer.run(receiver, shutdown.clone())));
             senders.push(sender);
         }

@@ -5,12 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-/// How logs are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use ledger_runtime::telemetry::LogFormat;
 
 /// The command service's configuration.
 #[derive(Clone, Debug, Parser)]

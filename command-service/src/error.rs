@@ -8,10 +8,8 @@ pub enum Error {
     /// The command was refused; the client can act on it.
     #[error(transparent)]
     Refused(#[from] Refusal),
-    #[error("kafka: {0}")]
-    Kafka(rdkafka::error::KafkaError),
-    #[error("events topic: {0}")]
-    Topic(String),
+    #[error(transparent)]
+    Kafka(#[from] ledger_runtime::kafka::Error),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migrations: {0}")]

@@ -11,30 +11,24 @@
 //! - [`config`]: flags with environment fallbacks.
 //! - [`error`]: the crate's error and refusal types.
 //! - [`http`]: routes, extraction, and the one mapping of errors to problem+json.
-//! - [`kafka`]: producer, topic, watermarks, reading partition ranges.
 //! - [`plan`]: deciding a batch against the state left by the commands before it.
 //! - [`recovery`]: rebuilding state from snapshot plus log tail at start-up.
 //! - [`send`]: sending a batch of commits and collecting delivery offsets.
-//! - [`shutdown`]: the shared graceful-shutdown signal.
 //! - [`snapshot`]: taking write-side snapshots.
 //! - [`state`]: a partition's folded state and idempotency keys.
 //! - [`store`]: the SQL (snapshots) and migrations.
-//! - [`telemetry`]: the tracing subscriber, text or JSON logs.
 //! - [`writer`]: the per-partition group-commit writer.
 
 pub mod app;
 pub mod config;
 pub mod error;
 pub mod http;
-pub mod kafka;
 pub mod plan;
 pub mod recovery;
 pub mod send;
-pub mod shutdown;
 pub mod snapshot;
 pub mod state;
 pub mod store;
-pub mod telemetry;
 pub mod writer;
 
 pub use app::Application;

@@ -1,5 +1,6 @@
 use clap::Parser;
-use command_service::{telemetry, Application, Config};
+use command_service::{Application, Config};
+use ledger_runtime::telemetry;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

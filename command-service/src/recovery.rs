@@ -9,9 +9,9 @@ use sqlx::PgPool;
 use tracing::{info, instrument, warn};
 
 use crate::error::Error;
-use crate::kafka;
 use crate::state::PartitionState;
 use crate::store;
+use ledger_runtime::kafka;
 
 /// What the start-up fold did; `/readyz` reports it.
 #[derive(Clone, Debug, Default, Serialize)]

@@ -38,7 +38,8 @@ pub async fn send_all(
             .insert(Header { key: headers::AGGREGATE_TYPE, value: Some(commit.aggregate_type.as_bytes()) })
             .insert(Header { key: headers::EVENT_TYPES, value: Some(event_types.as_bytes()) });
         if let Some(traceparent) = commit.metadata.extra.get("traceparent").and_then(|v| v.as_str()) {
-            record_headers = record_headers.insert(Header { key: headers::TRACEPARENT, value: Some(traceparent.as_bytes()) });
+            record_headers =
+                record_headers.insert(Header { key: headers::TRACEPARENT, value: Some(traceparent.as_bytes()) });
         }
         let record = FutureRecord::to(topic).partition(partition).key(&key).payload(&value).headers(record_headers);
         match producer.send_result(record) {

@@ -35,7 +35,8 @@ impl Snapshotter {
             Err(error) => return warn!(%error, "cannot serialise snapshot"),
         };
         self.last_offset = state.next_offset;
-        let (pool, topic, partition, offset) = (self.pool.clone(), self.topic.clone(), state.partition, state.next_offset);
+        let (pool, topic, partition, offset) =
+            (self.pool.clone(), self.topic.clone(), state.partition, state.next_offset);
         tokio::spawn(async move {
             match store::save_snapshot(&pool, &topic, partition, offset, &bytes).await {
                 Ok(_) => debug!(partition, offset, bytes = bytes.len(), "snapshot stored"),

@@ -22,7 +22,13 @@ pub async fn load_snapshot(pool: &PgPool, topic: &str, partition: i32) -> Result
 }
 
 /// Stores a snapshot unless a newer one is already there (another writer may be ahead).
-pub async fn save_snapshot(pool: &PgPool, topic: &str, partition: i32, next_offset: i64, state: &[u8]) -> Result<bool, Error> {
+pub async fn save_snapshot(
+    pool: &PgPool,
+    topic: &str,
+    partition: i32,
+    next_offset: i64,
+    state: &[u8],
+) -> Result<bool, Error> {
     let result = sqlx::query(
         "insert into command_snapshots (topic, partition, next_offset, state) values ($1, $2, $3, $4)
          on conflict (topic, partition) do update

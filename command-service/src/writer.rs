@@ -21,11 +21,11 @@ use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
 use crate::error::{Error, Refusal};
-use crate::kafka;
 use crate::plan::{plan, Decision, Outcome, Reply, Request};
 use crate::send::send_all;
 use crate::snapshot::Snapshotter;
 use crate::state::PartitionState;
+use ledger_runtime::kafka;
 
 /// What a writer needs from the outside world.
 pub struct WriterConfig {
@@ -45,7 +45,12 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(config: Arc<WriterConfig>, state: PartitionState, producer: Arc<FutureProducer>, snapshots: Snapshotter) -> Self {
+    pub fn new(
+        config: Arc<WriterConfig>,
+        state: PartitionState,
+        producer: Arc<FutureProducer>,
+        snapshots: Snapshotter,
+    ) -> Self {
         Self { config, state, producer, reader: None, snapshots, stale: false }
     }
 

@@ -26,7 +26,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             && !headers.contains_key(header::TRANSFER_ENCODING)
             && headers.get(header::CONTENT_LENGTH).is_none_or(|v| v == "0");
         if empty {
-            return serde_json::from_str("{}").map(Body).map_err(|e| Refusal::BadRequest(format!("a body is required: {e}")));
+            return serde_json::from_str("{}")
+                .map(Body)
+                .map_err(|e| Refusal::BadRequest(format!("a body is required: {e}")));
         }
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Body(value)),
@@ -57,14 +59,16 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
                 )));
             }
         }
-        let if_match = match text(headers, "if-match")? {
-            None => None,
-            Some(raw) => Some(parse_etag(&raw).ok_or_else(|| {
-                Refusal::BadRequest("If-Match must be a quoted account version, like \"3\"".into())
-            })?),
-        };
+        let if_match =
+            match text(headers, "if-match")? {
+                None => None,
+                Some(raw) => Some(parse_etag(&raw).ok_or_else(|| {
+                    Refusal::BadRequest("If-Match must be a quoted account version, like \"3\"".into())
+                })?),
+            };
         let correlation_id = text(headers, "x-correlation-id")?.unwrap_or_else(|| Uuid::now_v7().to_string());
-        let mut metadata = Metadata { correlation_id, causation_id: text(headers, "x-request-id")?, ..Default::default() };
+        let mut metadata =
+            Metadata { correlation_id, causation_id: text(headers, "x-request-id")?, ..Default::default() };
         if let Some(traceparent) = text(headers, "traceparent")? {
             metadata.extra.insert("traceparent".into(), traceparent.into());
         }
@@ -81,11 +85,10 @@ fn parse_etag(raw: &str) -> Option<u64> {
 /// A header as visible ASCII text (at most 255 characters), or a 400.
 fn text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Refusal> {
     let Some(value) = headers.get(name) else { return Ok(None) };
-    let text = value
-        .to_str()
-        .ok()
-        .filter(|t| t.len() <= 255 && t.bytes().all(|b| (0x20..0x7f).contains(&b)))
-        .ok_or_else(|| Refusal::BadRequest(format!("header {name} must be at most 255 visible ASCII characters")))?;
+    let text =
+        value.to_str().ok().filter(|t| t.len() <= 255 && t.bytes().all(|b| (0x20..0x7f).contains(&b))).ok_or_else(
+            || Refusal::BadRequest(format!("header {name} must be at most 255 visible ASCII characters")),
+        )?;
     Ok(Some(text.to_owned()))
 }
 

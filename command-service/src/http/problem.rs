@@ -1,41 +1,12 @@
 //! The one place where errors become HTTP responses: `application/problem+json`
 //! (RFC 9457) with a stable `code`. 5xx bodies are opaque; the cause is logged.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use events::DomainError;
-use serde::Serialize;
+use ledger_runtime::problem::problem;
 
 use crate::error::{Error, Refusal};
-
-#[derive(Serialize)]
-struct Problem<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    code: &'a str,
-    detail: String,
-}
-
-/// Seconds a client should wait before retrying a 503.
-const RETRY_AFTER_SECS: &str = "1";
-
-fn problem(status: StatusCode, code: &str, detail: String) -> Response {
-    let body = Problem {
-        kind: format!("https://ledgerline.dev/problems/{code}"),
-        title: status.canonical_reason().unwrap_or("error"),
-        status: status.as_u16(),
-        code,
-        detail,
-    };
-    let mut response = (status, axum::Json(body)).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
-    }
-    response
-}
 
 fn status_of(error: &DomainError) -> StatusCode {
     match error {
@@ -80,14 +51,4 @@ impl IntoResponse for Error {
             }
         }
     }
-}
-
-/// Any path this API does not know.
-pub async fn not_found() -> Response {
-    problem(StatusCode::NOT_FOUND, "not_found", "no such resource".into())
-}
-
-/// A known path with a method it does not take.
-pub async fn method_not_allowed() -> Response {
-    problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this resource".into())
 }

@@ -121,7 +121,12 @@ fn account_id(raw: &str) -> Result<Uuid, Refusal> {
     Uuid::parse_str(raw).map_err(|_| Refusal::Domain(events::DomainError::NotFound))
 }
 
-async fn submit(state: &AppState, account_id: Uuid, command: Command, headers: CommandHeaders) -> Result<Response, Refusal> {
+async fn submit(
+    state: &AppState,
+    account_id: Uuid,
+    command: Command,
+    headers: CommandHeaders,
+) -> Result<Response, Refusal> {
     let reply = state.writers.submit(account_id, command, headers).await?;
     Ok(accepted(reply))
 }

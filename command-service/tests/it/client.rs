@@ -17,7 +17,10 @@ impl Answer {
     }
 
     pub fn commit_id(&self) -> Uuid {
-        self.body["commit_id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no commit id in {self:?}"))
+        self.body["commit_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no commit id in {self:?}"))
     }
 
     pub fn version(&self) -> u64 {
@@ -73,7 +76,11 @@ impl Api {
 
     pub async fn open(&self, owner: &str, currency: &str, overdraft_limit: i64) -> Uuid {
         let answer = self
-            .post("/v1/accounts", &json!({"owner": owner, "currency": currency, "overdraft_limit": overdraft_limit}), &[])
+            .post(
+                "/v1/accounts",
+                &json!({"owner": owner, "currency": currency, "overdraft_limit": overdraft_limit}),
+                &[],
+            )
             .await;
         assert_eq!(answer.status, 201, "{answer:?}");
         answer.body["account_id"].as_str().and_then(|s| s.parse().ok()).expect("account id")

@@ -9,7 +9,8 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::client::{Answer, Api};
-use crate::harness::Stack;
+use crate::harness::service;
+use testkit::Stack;
 
 #[derive(Clone)]
 struct Op {
@@ -32,7 +33,7 @@ async fn send(api: &Api, op: &Op) -> Result<Answer, reqwest::Error> {
 #[tokio::test]
 async fn a_kill_9_under_load_loses_no_acknowledged_commit_and_doubles_none() {
     let stack = Stack::new().await;
-    let mut service = stack.service(&[("SNAPSHOT_EVERY", "200")]).await;
+    let mut service = service(&stack, &[("SNAPSHOT_EVERY", "200")]).await;
     let api = Api::new(&service.base);
     let mut accounts = Vec::new();
     for i in 0..6 {

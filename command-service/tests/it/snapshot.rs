@@ -10,7 +10,8 @@ use futures::future::join_all;
 use uuid::Uuid;
 
 use crate::client::Api;
-use crate::harness::{Service, Stack};
+use crate::harness::Service;
+use testkit::Stack;
 
 const ACCOUNTS: u64 = 1_000;
 const COMMITS: u64 = 100_000;
@@ -21,7 +22,12 @@ fn commit(account: Uuid, expected_version: u64, payload: AccountEvent) -> Commit
         aggregate_type: AGGREGATE_TYPE.into(),
         aggregate_id: account,
         expected_version,
-        events: vec![Event { event_id: Uuid::now_v7(), sequence: expected_version + 1, occurred_at: Utc::now(), payload }],
+        events: vec![Event {
+            event_id: Uuid::now_v7(),
+            sequence: expected_version + 1,
+            occurred_at: Utc::now(),
+            payload,
+        }],
         command: CommandInfo { name: "Deposit".into(), idempotency_key: None, fingerprint: None },
         metadata: Metadata { correlation_id: "prefill".into(), ..Default::default() },
     }
@@ -29,8 +35,8 @@ fn commit(account: Uuid, expected_version: u64, payload: AccountEvent) -> Commit
 
 /// Writes 100k valid commits straight to the topic: 1000 accounts, 99 deposits of 1 each.
 async fn prefill(brokers: &str, topic: &str) -> Vec<Uuid> {
-    let partitions = command_service::kafka::ensure_topic(brokers, topic, 8).await.expect("topic");
-    let producer = Arc::new(command_service::kafka::producer(brokers, 5).expect("producer"));
+    let partitions = ledger_runtime::kafka::ensure_topic(brokers, topic, 8).await.expect("topic");
+    let producer = Arc::new(ledger_runtime::kafka::producer(brokers, "ledger-prefill", 5).expect("producer"));
     let accounts: Vec<Uuid> = (0..ACCOUNTS).map(|_| Uuid::new_v4()).collect();
     let per_account = COMMITS / ACCOUNTS;
     for version in 0..per_account {
@@ -38,9 +44,17 @@ async fn prefill(brokers: &str, topic: &str) -> Vec<Uuid> {
             .iter()
             .map(|id| {
                 let payload = if version == 0 {
-                    AccountEvent::AccountOpened(AccountOpened { owner: "bulk".into(), currency: "EUR".into(), overdraft_limit: 0 })
+                    AccountEvent::AccountOpened(AccountOpened {
+                        owner: "bulk".into(),
+                        currency: "EUR".into(),
+                        overdraft_limit: 0,
+                    })
                 } else {
-                    AccountEvent::MoneyDeposited(MoneyMoved { amount: 1, reference: None, balance_after: version as i64 })
+                    AccountEvent::MoneyDeposited(MoneyMoved {
+                        amount: 1,
+                        reference: None,
+                        balance_after: version as i64,
+                    })
                 };
                 commit(*id, version, payload)
             })
@@ -79,7 +93,8 @@ async fn a_restart_after_100k_commits_replays_from_the_snapshot_not_from_the_sta
     let pool = sqlx::PgPool::connect(&stack.db.url).await.expect("db");
     let deadline = Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let (count,): (i64,) = sqlx::query_as("select count(*) from command_snapshots").fetch_one(&pool).await.expect("count");
+        let (count,): (i64,) =
+            sqlx::query_as("select count(*) from command_snapshots").fetch_one(&pool).await.expect("count");
         if count == 8 {
             break;
         }

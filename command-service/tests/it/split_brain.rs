@@ -6,13 +6,14 @@ use futures::future::join_all;
 use serde_json::json;
 
 use crate::client::Api;
-use crate::harness::Stack;
+use crate::harness::service;
+use testkit::Stack;
 
 #[tokio::test]
 async fn two_writers_racing_on_one_account_never_overdraw_it_and_every_2xx_is_an_accepted_commit() {
     let stack = Stack::new().await;
-    let a = stack.service(&[]).await;
-    let b = stack.service(&[]).await;
+    let a = service(&stack, &[]).await;
+    let b = service(&stack, &[]).await;
     let (api_a, api_b) = (Api::new(&a.base), Api::new(&b.base));
 
     let mut rejected_in_log = 0;
@@ -51,21 +52,25 @@ async fn two_writers_racing_on_one_account_never_overdraw_it_and_every_2xx_is_an
 
     let view = stack.fold().await;
     for (id, commit_id) in &acknowledged {
-        assert!(view.accepted(*commit_id).is_some(), "a 2xx for {id} names commit {commit_id}, which the fold rejected");
+        assert!(
+            view.accepted(*commit_id).is_some(),
+            "a 2xx for {id} names commit {commit_id}, which the fold rejected"
+        );
     }
     for id in &accounts {
         let account = &view.fold.accounts[id];
         assert!(account.balance >= 0, "account {id} overdrawn to {}", account.balance);
-        let accepted_withdrawals = view
-            .commits_for(*id)
-            .filter(|r| r.3.is_accepted() && r.2.command.name == "Withdraw")
-            .count() as i64;
+        let accepted_withdrawals =
+            view.commits_for(*id).filter(|r| r.3.is_accepted() && r.2.command.name == "Withdraw").count() as i64;
         let acked_withdrawals = acknowledged.iter().filter(|(a, _)| a == id).count() as i64;
         assert_eq!(accepted_withdrawals, acked_withdrawals, "every accepted withdrawal was acknowledged, once");
         assert_eq!(account.balance, 1000 - 100 * accepted_withdrawals);
     }
     assert!(rejected_in_log > 0, "the writers never actually raced: the test proved nothing");
-    eprintln!("split brain: {} acknowledged withdrawals, {rejected_in_log} commits rejected by the fold rule", acknowledged.len());
+    eprintln!(
+        "split brain: {} acknowledged withdrawals, {rejected_in_log} commits rejected by the fold rule",
+        acknowledged.len()
+    );
 
     // Both writers end with the same view of the account: each can take what is left.
     let last = accounts[accounts.len() - 1];

@@ -13,36 +13,43 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tracing::{info, instrument};
 
-use crate::error::Error;
+/// What can go wrong talking to Kafka.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("events topic: {0}")]
+    Topic(String),
+}
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a reader waits for the next record of a range it knows exists.
 const READ_STALL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The producer every partition writer shares: idempotent, `acks=all`.
-pub fn producer(brokers: &str, linger_ms: u32) -> Result<FutureProducer, Error> {
+pub fn producer(brokers: &str, client_id: &str, linger_ms: u32) -> Result<FutureProducer, Error> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("client.id", "ledger-command-service")
+        .set("client.id", client_id)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", linger_ms.to_string())
         .set("message.timeout.ms", "15000")
         .set("request.timeout.ms", "10000")
         .create()
-        .map_err(Error::Kafka)
+        .map_err(Error::from)
 }
 
 /// Makes sure the topic exists and returns its partition count.
 #[instrument(skip_all, fields(topic = topic))]
 pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result<i32, Error> {
     let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers).create().map_err(Error::Kafka)?;
+        ClientConfig::new().set("bootstrap.servers", brokers).create().map_err(Error::from)?;
     if let Some(count) = partition_count(admin.inner(), topic)? {
         return Ok(count);
     }
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1)).set("retention.ms", "-1");
-    let results = admin.create_topics([&new_topic], &AdminOptions::new()).await.map_err(Error::Kafka)?;
+    let results = admin.create_topics([&new_topic], &AdminOptions::new()).await.map_err(Error::from)?;
     for result in results {
         match result {
             Ok(_) => info!(partitions, "created events topic"),
@@ -60,10 +67,13 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result
     Err(Error::Topic(format!("topic {topic} does not show in metadata after creation")))
 }
 
-fn partition_count<C: rdkafka::ClientContext>(client: &rdkafka::client::Client<C>, topic: &str) -> Result<Option<i32>, Error> {
+fn partition_count<C: rdkafka::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    topic: &str,
+) -> Result<Option<i32>, Error> {
     // Ask for all topics: a metadata request naming the topic may auto-create it
     // with the broker's default partition count (Nisshi does).
-    let metadata = client.fetch_metadata(None, METADATA_TIMEOUT).map_err(Error::Kafka)?;
+    let metadata = client.fetch_metadata(None, METADATA_TIMEOUT).map_err(Error::from)?;
     Ok(metadata
         .topics()
         .iter()
@@ -80,7 +90,7 @@ pub async fn end_offset(producer: &Arc<FutureProducer>, topic: &str, partition: 
         rdkafka::producer::Producer::client(&*producer)
             .fetch_watermarks(&topic, partition, METADATA_TIMEOUT)
             .map(|(_, high)| high)
-            .map_err(Error::Kafka)
+            .map_err(Error::from)
     })
     .await
     .map_err(|e| Error::Topic(format!("watermark task failed: {e}")))?
@@ -88,15 +98,16 @@ pub async fn end_offset(producer: &Arc<FutureProducer>, topic: &str, partition: 
 
 /// A consumer that reads by assignment only: it joins no group and commits nothing.
 pub fn reader(brokers: &str) -> Result<StreamConsumer, Error> {
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("group.id", format!("ledger-command-reader-{}", uuid::Uuid::new_v4()))
+        .set("group.id", format!("ledger-reader-{}-{nonce}", std::process::id()))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "10")
         .create()
-        .map_err(Error::Kafka)
+        .map_err(Error::from)
 }
 
 /// Reads `[from, to)` of each listed partition in offset order, calling
@@ -112,7 +123,7 @@ pub async fn read_ranges(
     let mut ends = std::collections::HashMap::new();
     for &(partition, from, to) in ranges {
         if from < to {
-            assignment.add_partition_offset(topic, partition, Offset::Offset(from)).map_err(Error::Kafka)?;
+            assignment.add_partition_offset(topic, partition, Offset::Offset(from)).map_err(Error::from)?;
             ends.insert(partition, to);
             remaining += 1;
         }
@@ -120,12 +131,12 @@ pub async fn read_ranges(
     if remaining == 0 {
         return Ok(());
     }
-    consumer.assign(&assignment).map_err(Error::Kafka)?;
+    consumer.assign(&assignment).map_err(Error::from)?;
     while remaining > 0 {
         let message = tokio::time::timeout(READ_STALL_TIMEOUT, consumer.recv())
             .await
             .map_err(|_| Error::Topic("timed out reading the events topic".into()))?
-            .map_err(Error::Kafka)?;
+            .map_err(Error::from)?;
         let partition = message.partition();
         let offset = message.offset();
         let Some(&to) = ends.get(&partition) else { continue };
@@ -138,6 +149,6 @@ pub async fn read_ranges(
             remaining -= 1;
         }
     }
-    consumer.unassign().map_err(Error::Kafka)?;
+    consumer.unassign().map_err(Error::from)?;
     Ok(())
 }

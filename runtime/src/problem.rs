@@ -1,0 +1,47 @@
+//! `application/problem+json` (RFC 9457) responses with a stable `code`.
+//! Each service maps its own errors to these in one place.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Seconds a client should wait before retrying a 503.
+pub const RETRY_AFTER_SECS: &str = "1";
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    code: &'a str,
+    detail: String,
+}
+
+/// A problem response. 503 and 504 carry `Retry-After`.
+pub fn problem(status: StatusCode, code: &str, detail: String) -> Response {
+    let body = Problem {
+        kind: format!("https://ledgerline.dev/problems/{code}"),
+        title: status.canonical_reason().unwrap_or("error"),
+        status: status.as_u16(),
+        code,
+        detail,
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    if matches!(status, StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT) {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    }
+    response
+}
+
+/// Any path a service does not know.
+pub async fn not_found() -> Response {
+    problem(StatusCode::NOT_FOUND, "not_found", "no such resource".into())
+}
+
+/// A known path with a method it does not take.
+pub async fn method_not_allowed() -> Response {
+    problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this resource".into())
+}

@@ -1,0 +1,257 @@
+//! Test support for Ledgerline's integration tests.
+//!
+//! It owns what every integration test needs and nothing of any service: a real
+//! Nisshi broker on a free port, a fresh Postgres database, a child process
+//! with its log in a file, and a re-fold of the whole topic with the fold rule.
+//! Missing infrastructure FAILS the test with instructions; nothing is skipped.
+//!
+//! # Layout
+//! One module: [`Broker`], [`Database`], [`Process`], [`Stack`], [`fold_topic`].
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use events::{Commit, Verdict};
+use ledger_runtime::kafka;
+use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection};
+use uuid::Uuid;
+
+pub const BROKER_HINT: &str = "the `nisshi` broker is required: install it with \
+`cargo install nisshi --version 0.8.1 --locked --ignore-rust-version` (or run `.ci/run`), or set NISSHI_BIN";
+pub const POSTGRES_HINT: &str = "PostgreSQL is required on 127.0.0.1:5432 (trust auth): start it with \
+`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or set TEST_DATABASE_ADMIN_URL";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+pub fn log_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join("ledgerline-it-logs");
+    std::fs::create_dir_all(&dir).expect("log dir");
+    dir
+}
+
+pub fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str, log: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited with {status} before listening; see {}", log.display());
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on {addr} within 30 s; see {}", log.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A Nisshi broker with memory storage, killed on drop.
+pub struct Broker {
+    child: Child,
+    pub addr: String,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let bin = std::env::var("NISSHI_BIN").unwrap_or_else(|_| "nisshi".into());
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = log_dir().join(format!("nisshi-{port}.log"));
+        let out = std::fs::File::create(&log).expect("broker log");
+        let mut child = Command::new(&bin)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://nisshi/", "--group-initial-rebalance-delay", "0s"])
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{bin}` ({e}): {BROKER_HINT}"));
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        wait_for_port(addr, &mut child, "nisshi", &log);
+        Broker { child, addr: addr.to_string() }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh, uniquely named database, dropped at the end of the test.
+pub struct Database {
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl Database {
+    pub async fn fresh() -> Database {
+        let admin_url = std::env::var("TEST_DATABASE_ADMIN_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("ledger_test_{}", Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach Postgres at {admin_url} ({e}): {POSTGRES_HINT}"));
+        conn.execute(format!("create database {name}").as_str()).await.expect("create test database");
+        let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("admin url has a database").0);
+        Database { url, name, admin_url }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+                    let _ = conn.execute(format!("drop database if exists {name} with (force)").as_str()).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A child process with its output in a log file, SIGKILLed on drop.
+pub struct Process {
+    child: Option<Child>,
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+    pub log: PathBuf,
+}
+
+impl Process {
+    pub fn start(bin: impl Into<PathBuf>, env: Vec<(String, String)>) -> Process {
+        let mut process = Process { child: None, bin: bin.into(), env, log: PathBuf::new() };
+        process.spawn();
+        process
+    }
+
+    fn spawn(&mut self) {
+        let name = self.bin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        self.log = log_dir().join(format!("{name}-{}.log", Uuid::new_v4().simple()));
+        let out = std::fs::File::create(&self.log).expect("process log");
+        let child = Command::new(&self.bin)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
+        self.child = Some(child);
+    }
+
+    /// Fails the test if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+            panic!("{} exited with {status}; see {}", self.bin.display(), self.log.display());
+        }
+    }
+
+    /// SIGKILL: no shutdown hooks, no flush.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill -9");
+            child.wait().expect("reap");
+        }
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let status = child.wait().expect("wait");
+        self.child = None;
+        status
+    }
+
+    /// Starts the same program again with the same environment.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Waits until `url` answers 200 and returns its JSON body.
+pub async fn wait_ready(process: &mut Process, url: &str) -> Value {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        process.assert_running();
+        if let Ok(response) = client.get(url).send().await {
+            if response.status() == 200 {
+                return response.json::<Value>().await.unwrap_or(Value::Null);
+            }
+        }
+        assert!(Instant::now() < deadline, "{url} not ready in 120 s; see {}", process.log.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Everything a full infrastructure test needs.
+pub struct Stack {
+    pub broker: Broker,
+    pub db: Database,
+    pub topic: String,
+}
+
+impl Stack {
+    pub async fn new() -> Stack {
+        Stack {
+            broker: Broker::start(),
+            db: Database::fresh().await,
+            topic: format!("ledger.events.{}", Uuid::new_v4().simple()),
+        }
+    }
+
+    /// Reads the whole topic and folds it with the fold rule, as any reader would.
+    pub async fn fold(&self) -> LogView {
+        fold_topic(&self.broker.addr, &self.topic).await
+    }
+}
+
+/// A topic folded by the fold rule, with every record's verdict.
+pub struct LogView {
+    pub fold: events::LogFold,
+    pub records: Vec<(i32, i64, Commit, Verdict)>,
+}
+
+impl LogView {
+    pub fn accepted(&self, commit_id: Uuid) -> Option<(i32, i64)> {
+        self.records.iter().find(|r| r.2.commit_id == commit_id && r.3.is_accepted()).map(|r| (r.0, r.1))
+    }
+
+    pub fn commits_for(&self, account: Uuid) -> impl Iterator<Item = &(i32, i64, Commit, Verdict)> {
+        self.records.iter().filter(move |r| r.2.aggregate_id == account)
+    }
+}
+
+pub async fn fold_topic(brokers: &str, topic: &str) -> LogView {
+    let producer = Arc::new(kafka::producer(brokers, "ledger-test", 0).expect("producer"));
+    let partitions = kafka::ensure_topic(brokers, topic, 8).await.expect("topic");
+    let mut ranges = Vec::new();
+    for p in 0..partitions {
+        ranges.push((p, 0, kafka::end_offset(&producer, topic, p).await.expect("end offset")));
+    }
+    let consumer = kafka::reader(brokers).expect("reader");
+    let mut raw = Vec::new();
+    kafka::read_ranges(&consumer, topic, &ranges, |p, o, bytes| raw.push((p, o, bytes.to_vec()))).await.expect("read");
+    // Partitions are independent; fold each in offset order.
+    raw.sort_by_key(|(p, o, _)| (*p, *o));
+    let mut view = LogView { fold: events::LogFold::default(), records: Vec::new() };
+    for (p, o, bytes) in raw {
+        if let (Some(commit), verdict) = view.fold.fold_record(&bytes) {
+            view.records.push((p, o, commit, verdict));
+        }
+    }
+    view
+}
