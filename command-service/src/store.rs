@@ -6,7 +6,10 @@ use crate::error::Error;
 
 /// Runs this crate's migrations.
 pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
-    sqlx::migrate!("./migrations").run(pool).await?;
+    // Several crates migrate the same database: each ignores the others' versions.
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
     Ok(())
 }
 

@@ -146,6 +146,18 @@ pub fn schema_version(event: &AccountEvent) -> u32 {
     }
 }
 
+impl Event {
+    /// The event's `data` object exactly as it is written on the wire.
+    pub fn wire_data(&self) -> Value {
+        encode_event(self).data
+    }
+
+    /// The schema version this event is written with.
+    pub fn schema_version(&self) -> u32 {
+        schema_version(&self.payload)
+    }
+}
+
 fn encode_event(event: &Event) -> RawEvent {
     let data = match &event.payload {
         AccountEvent::AccountOpened(e) => serde_json::to_value(e),

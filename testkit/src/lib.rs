@@ -255,3 +255,58 @@ pub async fn fold_topic(brokers: &str, topic: &str) -> LogView {
     }
     view
 }
+
+/// Writes commits straight to the topic, as a fast writer would: `accounts`
+/// accounts, each opened and then given `deposits` deposits of 1. Every
+/// `conflict_every`-th deposit is followed by a conflicting duplicate (same
+/// expected version) that the fold rule must reject. Returns the account ids.
+pub async fn prefill(brokers: &str, topic: &str, accounts: usize, deposits: u64, conflict_every: u64) -> Vec<Uuid> {
+    use events::account::{AccountOpened, MoneyMoved, AGGREGATE_TYPE};
+    use events::{AccountEvent, CommandInfo, Event, Metadata};
+    use rdkafka::producer::FutureRecord;
+
+    let partitions = kafka::ensure_topic(brokers, topic, 8).await.expect("topic");
+    let producer = kafka::producer(brokers, "ledger-prefill", 5).expect("producer");
+    let ids: Vec<Uuid> = (0..accounts).map(|_| Uuid::new_v4()).collect();
+    let commit = |id: Uuid, expected_version: u64, payload: AccountEvent| Commit {
+        commit_id: Uuid::now_v7(),
+        aggregate_type: AGGREGATE_TYPE.into(),
+        aggregate_id: id,
+        expected_version,
+        events: vec![Event {
+            event_id: Uuid::now_v7(),
+            sequence: expected_version + 1,
+            occurred_at: chrono::Utc::now(),
+            payload,
+        }],
+        command: CommandInfo { name: "Prefill".into(), idempotency_key: None, fingerprint: None },
+        metadata: Metadata { correlation_id: "prefill".into(), ..Default::default() },
+    };
+    for version in 0..=deposits {
+        let mut pending = Vec::with_capacity(ids.len() * 2);
+        for id in &ids {
+            let mut commits = Vec::with_capacity(2);
+            if version == 0 {
+                let opened = AccountOpened { owner: "bulk".into(), currency: "EUR".into(), overdraft_limit: 0 };
+                commits.push(commit(*id, 0, AccountEvent::AccountOpened(opened)));
+            } else {
+                let moved = MoneyMoved { amount: 1, reference: None, balance_after: version as i64 };
+                commits.push(commit(*id, version, AccountEvent::MoneyDeposited(moved.clone())));
+                if conflict_every > 0 && version % conflict_every == 0 {
+                    commits.push(commit(*id, version, AccountEvent::MoneyDeposited(moved)));
+                }
+            }
+            let partition = events::partition_for(*id, partitions);
+            let key = id.to_string();
+            for c in commits {
+                let value = c.encode();
+                let record = FutureRecord::to(topic).partition(partition).key(&key).payload(&value);
+                pending.push(producer.send_result(record).map_err(|(e, _)| e).expect("queued"));
+            }
+        }
+        for delivery in pending {
+            delivery.await.expect("delivered").map_err(|(e, _)| e).expect("delivered");
+        }
+    }
+    ids
+}

@@ -1,86 +1,20 @@
 //! Start-up after 100k commits: from a snapshot plus the tail, not from offset 0.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Utc;
-use events::account::{AccountOpened, MoneyMoved, AGGREGATE_TYPE};
-use events::{AccountEvent, CommandInfo, Commit, Event, Metadata};
-use futures::future::join_all;
-use uuid::Uuid;
+use testkit::{prefill, Stack};
 
 use crate::client::Api;
 use crate::harness::Service;
-use testkit::Stack;
 
-const ACCOUNTS: u64 = 1_000;
-const COMMITS: u64 = 100_000;
-
-fn commit(account: Uuid, expected_version: u64, payload: AccountEvent) -> Commit {
-    Commit {
-        commit_id: Uuid::now_v7(),
-        aggregate_type: AGGREGATE_TYPE.into(),
-        aggregate_id: account,
-        expected_version,
-        events: vec![Event {
-            event_id: Uuid::now_v7(),
-            sequence: expected_version + 1,
-            occurred_at: Utc::now(),
-            payload,
-        }],
-        command: CommandInfo { name: "Deposit".into(), idempotency_key: None, fingerprint: None },
-        metadata: Metadata { correlation_id: "prefill".into(), ..Default::default() },
-    }
-}
-
-/// Writes 100k valid commits straight to the topic: 1000 accounts, 99 deposits of 1 each.
-async fn prefill(brokers: &str, topic: &str) -> Vec<Uuid> {
-    let partitions = ledger_runtime::kafka::ensure_topic(brokers, topic, 8).await.expect("topic");
-    let producer = Arc::new(ledger_runtime::kafka::producer(brokers, "ledger-prefill", 5).expect("producer"));
-    let accounts: Vec<Uuid> = (0..ACCOUNTS).map(|_| Uuid::new_v4()).collect();
-    let per_account = COMMITS / ACCOUNTS;
-    for version in 0..per_account {
-        let commits: Vec<Commit> = accounts
-            .iter()
-            .map(|id| {
-                let payload = if version == 0 {
-                    AccountEvent::AccountOpened(AccountOpened {
-                        owner: "bulk".into(),
-                        currency: "EUR".into(),
-                        overdraft_limit: 0,
-                    })
-                } else {
-                    AccountEvent::MoneyDeposited(MoneyMoved {
-                        amount: 1,
-                        reference: None,
-                        balance_after: version as i64,
-                    })
-                };
-                commit(*id, version, payload)
-            })
-            .collect();
-        let mut by_partition: std::collections::HashMap<i32, Vec<Commit>> = Default::default();
-        for c in commits {
-            by_partition.entry(events::partition_for(c.aggregate_id, partitions)).or_default().push(c);
-        }
-        join_all(by_partition.into_iter().map(|(p, cs)| {
-            let producer = Arc::clone(&producer);
-            let topic = topic.to_owned();
-            async move {
-                for result in command_service::send::send_all(&producer, &topic, p, &cs).await {
-                    result.expect("prefill delivered");
-                }
-            }
-        }))
-        .await;
-    }
-    accounts
-}
+const ACCOUNTS: usize = 1_000;
+const DEPOSITS: u64 = 99;
+const COMMITS: u64 = ACCOUNTS as u64 * (DEPOSITS + 1);
 
 #[tokio::test]
 async fn a_restart_after_100k_commits_replays_from_the_snapshot_not_from_the_start() {
     let stack = Stack::new().await;
-    let accounts = prefill(&stack.broker.addr, &stack.topic).await;
+    let accounts = prefill(&stack.broker.addr, &stack.topic, ACCOUNTS, DEPOSITS, 0).await;
 
     let started = Instant::now();
     let mut service = Service::start(&stack.broker, &stack.db, &stack.topic, &[("SNAPSHOT_EVERY", "10000")]);

@@ -1,0 +1,77 @@
+//! Wiring: build a worker from its config and run it until shutdown.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::Config;
+use crate::consumer::group_consumer;
+use crate::error::Error;
+use crate::http::{router, OpsState};
+use crate::metrics::Metrics;
+use crate::worker::Worker;
+use crate::{projector, store};
+use ledger_runtime::{kafka, shutdown};
+
+pub struct Application {
+    config: Config,
+    listener: TcpListener,
+    pool: PgPool,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(&config.database_url)
+            .await?;
+        store::migrate(&pool).await?;
+        kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, 8).await?;
+        let listener = TcpListener::bind(config.http_addr).await?;
+        Ok(Self { config, listener, pool })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown::signal()).await
+    }
+
+    /// Runs until `shutdown` is cancelled: finishes the current batch, commits,
+    /// leaves the group.
+    pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let metrics = Arc::new(Metrics::new());
+        let ready = Arc::new(AtomicBool::new(false));
+        let (consumer, changes) = group_consumer(&self.config)?;
+        let worker = Worker {
+            consumer,
+            changes,
+            pool: self.pool.clone(),
+            topic: self.config.events_topic.clone(),
+            projectors: projector::all(),
+            batch_max: self.config.batch_max.max(1),
+            batch_wait: Duration::from_millis(self.config.batch_wait_ms),
+            metrics: Arc::clone(&metrics),
+            ready: Arc::clone(&ready),
+        };
+        info!(addr = %self.listener.local_addr()?, group = %self.config.group, "projection worker starting");
+        let ops = router(OpsState { metrics, ready });
+        let server = axum::serve(self.listener, ops).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let server = tokio::spawn(async move { server.await });
+        let result = worker.run(shutdown.clone()).await;
+        shutdown.cancel();
+        let _ = server.await;
+        self.pool.close().await;
+        info!("projection worker stopped");
+        Ok(result?)
+    }
+}

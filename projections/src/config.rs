@@ -1,0 +1,39 @@
+//! Configuration: flags with environment fallbacks.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+pub use ledger_runtime::telemetry::LogFormat;
+
+/// A projection worker's configuration.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "projections", version, about = "Ledgerline projection worker: Kafka log to Postgres read models")]
+pub struct Config {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// Postgres URL of the read models.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
+    pub database_url: String,
+    /// The events topic.
+    #[arg(long, env = "EVENTS_TOPIC", default_value = "ledger.events")]
+    pub events_topic: String,
+    /// Consumer group shared by all workers.
+    #[arg(long, env = "PROJECTIONS_GROUP", default_value = "ledger-projections")]
+    pub group: String,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8082")]
+    pub http_addr: SocketAddr,
+    /// Most records applied in one transaction.
+    #[arg(long, env = "BATCH_MAX", default_value_t = 2000)]
+    pub batch_max: usize,
+    /// Longest a record waits for its batch to fill, in milliseconds.
+    #[arg(long, env = "BATCH_WAIT_MS", default_value_t = 20)]
+    pub batch_wait_ms: u64,
+    /// Kafka consumer session timeout: how soon the group notices a dead worker.
+    #[arg(long, env = "SESSION_TIMEOUT_MS", default_value_t = 10_000)]
+    pub session_timeout_ms: u32,
+    /// Log format: text for people, json for machines.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}

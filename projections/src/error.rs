@@ -1,0 +1,19 @@
+//! The crate's one error type.
+
+/// What can go wrong in a projection worker.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kafka(#[from] ledger_runtime::kafka::Error),
+    #[error("kafka: {0}")]
+    Consumer(#[from] rdkafka::error::KafkaError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The checkpoint moved under us: another worker owns the partition now.
+    #[error("partition {partition} was taken over: checkpoint is no longer at {expected}")]
+    LostPartition { partition: i32, expected: i64 },
+}

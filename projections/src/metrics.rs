@@ -1,0 +1,56 @@
+//! Prometheus metrics, per projection and partition.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Labels {
+    pub projection: String,
+    pub partition: String,
+}
+
+/// The worker's metrics. Cheap to update; rendered on `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    registry: Registry,
+    pub checkpoint: Family<Labels, Gauge>,
+    pub log_end: Family<Labels, Gauge>,
+    pub lag_records: Family<Labels, Gauge>,
+    pub lag_seconds: Family<Labels, Gauge<f64, AtomicU64>>,
+    pub batches: Family<Labels, Counter>,
+    pub events: Family<Labels, Counter>,
+    pub errors: Family<Labels, Counter>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut m = Metrics::default();
+        let r = &mut m.registry;
+        r.register("ledger_projection_checkpoint_offset", "Next offset to apply", m.checkpoint.clone());
+        r.register("ledger_projection_log_end_offset", "End of the partition as last seen", m.log_end.clone());
+        r.register("ledger_projection_lag_records", "Records in the log not yet applied", m.lag_records.clone());
+        r.register("ledger_projection_lag_seconds", "Age of the oldest unapplied commit", m.lag_seconds.clone());
+        r.register("ledger_projection_batches", "Batches committed", m.batches.clone());
+        r.register("ledger_projection_events_applied", "Events applied", m.events.clone());
+        r.register("ledger_projection_errors", "Batches that failed", m.errors.clone());
+        m
+    }
+
+    pub fn labels(projection: &str, partition: i32) -> Labels {
+        Labels { projection: projection.to_owned(), partition: partition.to_string() }
+    }
+
+    /// Prometheus/OpenMetrics text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,23 @@
+//! `accounts`: one row per account, its state after the last applied commit.
+//! Its `version` column is also the fold state the worker judges commits by.
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use sqlx::PgConnection;
+
+use crate::batch::FoldedBatch;
+use crate::error::Error;
+use crate::projector::Projector;
+use crate::store;
+
+pub struct Accounts;
+
+impl Projector for Accounts {
+    fn name(&self) -> &'static str {
+        "accounts"
+    }
+
+    fn apply<'a>(&'a self, tx: &'a mut PgConnection, batch: &'a FoldedBatch) -> BoxFuture<'a, Result<(), Error>> {
+        async move { store::upsert_accounts(tx, &batch.accounts).await }.boxed()
+    }
+}

@@ -1,0 +1,5 @@
+//! The read models, one module each.
+
+pub mod accounts;
+pub mod archive;
+pub mod entries;

@@ -1,0 +1,259 @@
+//! SQL of the projection workers: read-model writes (set-based, `unnest`) and
+//! guarded checkpoints. Lowercase SQL, binds only.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use events::{Account, Status};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::batch::{FoldedBatch, StoredAccount};
+use crate::error::Error;
+
+/// The channel workers notify on commit; the query service listens to it.
+pub const CHECKPOINT_CHANNEL: &str = "ledger_checkpoints";
+
+pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
+    // Several crates migrate the same database: each ignores the others' versions.
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
+    Ok(())
+}
+
+fn status(text: &str) -> Status {
+    match text {
+        "open" => Status::Open,
+        "frozen" => Status::Frozen,
+        "closed" => Status::Closed,
+        _ => Status::NotOpened,
+    }
+}
+
+type AccountRow = (Uuid, String, String, i64, i64, String, i64, DateTime<Utc>, DateTime<Utc>);
+
+/// The stored state of the given accounts (the fold state for the batch).
+pub async fn load_accounts(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, StoredAccount>, Error> {
+    let rows: Vec<AccountRow> = sqlx::query_as(
+        "select id, owner, currency, balance, overdraft_limit, status, version, opened_at, updated_at
+           from accounts where id = any($1)",
+    )
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, owner, currency, balance, overdraft_limit, st, version, opened_at, updated_at)| {
+            let account =
+                Account { version: version as u64, status: status(&st), owner, currency, balance, overdraft_limit };
+            (id, StoredAccount { account, opened_at, updated_at })
+        })
+        .collect())
+}
+
+pub async fn upsert_accounts(tx: &mut PgConnection, accounts: &HashMap<Uuid, StoredAccount>) -> Result<(), Error> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    let n = accounts.len();
+    let (mut ids, mut owners, mut currencies, mut balances, mut limits) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut statuses, mut versions, mut opened, mut updated) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for (id, stored) in accounts {
+        let a = &stored.account;
+        ids.push(*id);
+        owners.push(a.owner.as_str());
+        currencies.push(a.currency.as_str());
+        balances.push(a.balance);
+        limits.push(a.overdraft_limit);
+        statuses.push(a.status.as_str());
+        versions.push(a.version as i64);
+        opened.push(stored.opened_at);
+        updated.push(stored.updated_at);
+    }
+    sqlx::query(
+        "insert into accounts (id, owner, currency, balance, overdraft_limit, status, version, opened_at, updated_at)
+         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::int8[],
+                              $8::timestamptz[], $9::timestamptz[])
+         on conflict (id) do update set
+           owner = excluded.owner, currency = excluded.currency, balance = excluded.balance,
+           overdraft_limit = excluded.overdraft_limit, status = excluded.status, version = excluded.version,
+           updated_at = excluded.updated_at",
+    )
+    .bind(&ids)
+    .bind(&owners)
+    .bind(&currencies)
+    .bind(&balances)
+    .bind(&limits)
+    .bind(&statuses)
+    .bind(&versions)
+    .bind(&opened)
+    .bind(&updated)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// One money movement.
+pub struct EntryRow {
+    pub account_id: Uuid,
+    pub sequence: i64,
+    pub kind: &'static str,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub reference: Option<String>,
+    pub commit_id: Uuid,
+    pub offset: i64,
+    pub occurred_at: DateTime<Utc>,
+}
+
+pub async fn insert_entries(tx: &mut PgConnection, partition: i32, rows: &[EntryRow]) -> Result<(), Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.account_id).collect();
+    let sequences: Vec<i64> = rows.iter().map(|r| r.sequence).collect();
+    let kinds: Vec<&str> = rows.iter().map(|r| r.kind).collect();
+    let amounts: Vec<i64> = rows.iter().map(|r| r.amount).collect();
+    let balances: Vec<i64> = rows.iter().map(|r| r.balance_after).collect();
+    let references: Vec<Option<&str>> = rows.iter().map(|r| r.reference.as_deref()).collect();
+    let commits: Vec<Uuid> = rows.iter().map(|r| r.commit_id).collect();
+    let offsets: Vec<i64> = rows.iter().map(|r| r.offset).collect();
+    let times: Vec<DateTime<Utc>> = rows.iter().map(|r| r.occurred_at).collect();
+    sqlx::query(
+        "insert into account_entries
+           (account_id, sequence, kind, amount, balance_after, reference, commit_id, partition, \"offset\", occurred_at)
+         select a, s, k, m, b, r, c, $8, o, t
+           from unnest($1::uuid[], $2::int8[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::uuid[],
+                       $9::int8[], $10::timestamptz[]) as u(a, s, k, m, b, r, c, o, t)",
+    )
+    .bind(&ids)
+    .bind(&sequences)
+    .bind(&kinds)
+    .bind(&amounts)
+    .bind(&balances)
+    .bind(&references)
+    .bind(&commits)
+    .bind(partition)
+    .bind(&offsets)
+    .bind(&times)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_archive(tx: &mut PgConnection, batch: &FoldedBatch) -> Result<(), Error> {
+    let n = batch.events();
+    if n == 0 {
+        return Ok(());
+    }
+    let (mut event_ids, mut commit_ids, mut types, mut aggregates) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut sequences, mut event_types, mut versions, mut data, mut offsets, mut times) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for accepted in &batch.accepted {
+        let commit = &accepted.commit;
+        for event in &commit.events {
+            event_ids.push(event.event_id);
+            commit_ids.push(commit.commit_id);
+            types.push(commit.aggregate_type.as_str());
+            aggregates.push(commit.aggregate_id);
+            sequences.push(event.sequence as i64);
+            event_types.push(event.payload.type_name());
+            versions.push(event.schema_version() as i32);
+            data.push(event.wire_data());
+            offsets.push(accepted.offset);
+            times.push(event.occurred_at);
+        }
+    }
+    sqlx::query(
+        "insert into event_archive (event_id, commit_id, aggregate_type, aggregate_id, sequence, event_type,
+                                    schema_version, data, partition, \"offset\", occurred_at)
+         select e, c, at, a, s, et, v, d, $9, o, t
+           from unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::int8[], $6::text[], $7::int4[],
+                       $8::jsonb[], $10::int8[], $11::timestamptz[]) as u(e, c, at, a, s, et, v, d, o, t)",
+    )
+    .bind(&event_ids)
+    .bind(&commit_ids)
+    .bind(&types)
+    .bind(&aggregates)
+    .bind(&sequences)
+    .bind(&event_types)
+    .bind(&versions)
+    .bind(&data)
+    .bind(batch.partition)
+    .bind(&offsets)
+    .bind(&times)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The checkpoints of a partition, creating missing rows. A projector with no
+/// row starts where the others are (its history is filled by a replay).
+pub async fn checkpoint(pool: &PgPool, names: &[&str], topic: &str, partition: i32) -> Result<i64, Error> {
+    let (existing,): (Option<i64>,) = sqlx::query_as(
+        "select min(next_offset) from projection_checkpoints where projection = any($1) and topic = $2 and partition = $3",
+    )
+    .bind(names)
+    .bind(topic)
+    .bind(partition)
+    .fetch_one(pool)
+    .await?;
+    let start = existing.unwrap_or(0);
+    sqlx::query(
+        "insert into projection_checkpoints (projection, topic, partition, next_offset)
+         select unnest($1::text[]), $2, $3, $4 on conflict do nothing",
+    )
+    .bind(names)
+    .bind(topic)
+    .bind(partition)
+    .bind(start)
+    .execute(pool)
+    .await?;
+    Ok(start)
+}
+
+/// Moves every projector's checkpoint from `from` to `to`, only if all are still
+/// at `from`. Returns false when another worker moved them: the caller must roll back.
+pub async fn advance(
+    tx: &mut PgConnection,
+    names: &[&str],
+    topic: &str,
+    partition: i32,
+    from: i64,
+    to: i64,
+    log_end: i64,
+) -> Result<bool, Error> {
+    let result = sqlx::query(
+        "update projection_checkpoints set next_offset = $5, log_end_offset = greatest($6, $5), updated_at = now()
+          where projection = any($1) and topic = $2 and partition = $3 and next_offset = $4",
+    )
+    .bind(names)
+    .bind(topic)
+    .bind(partition)
+    .bind(from)
+    .bind(to)
+    .bind(log_end)
+    .execute(&mut *tx)
+    .await?;
+    if result.rows_affected() != names.len() as u64 {
+        return Ok(false);
+    }
+    let payload = format!("{topic}\t{partition}\t{to}");
+    sqlx::query("select pg_notify($1, $2)").bind(CHECKPOINT_CHANNEL).bind(payload).execute(&mut *tx).await?;
+    Ok(true)
+}

@@ -1,0 +1,250 @@
+//! The worker loop: buffer records per partition, apply each batch and its
+//! checkpoints in one Postgres transaction, seek to checkpoints on assignment.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, instrument, warn};
+
+use crate::batch::{self, Record};
+use crate::consumer::{Change, GroupConsumer};
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::projector::Projector;
+use crate::store;
+
+const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the worker asks the broker where each partition ends (for lag).
+const LOG_END_REFRESH: Duration = Duration::from_secs(1);
+
+/// A partition this worker owns.
+struct Part {
+    /// The checkpoint: everything before it is applied.
+    applied: i64,
+    buffer: Vec<Record>,
+    first_buffered: Option<Instant>,
+    /// The end of the partition as last asked of the broker.
+    log_end: i64,
+}
+
+impl Part {
+    fn expected(&self) -> i64 {
+        self.applied + self.buffer.len() as i64
+    }
+}
+
+pub struct Worker {
+    pub consumer: GroupConsumer,
+    pub changes: mpsc::UnboundedReceiver<Change>,
+    pub pool: PgPool,
+    pub topic: String,
+    pub projectors: Vec<Box<dyn Projector>>,
+    pub batch_max: usize,
+    pub batch_wait: Duration,
+    pub metrics: Arc<Metrics>,
+    pub ready: Arc<AtomicBool>,
+}
+
+impl Worker {
+    fn names(&self) -> Vec<&'static str> {
+        self.projectors.iter().map(|p| p.name()).collect()
+    }
+
+    /// Runs until `shutdown`; then applies what is buffered, commits, and leaves the group.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), Error> {
+        self.consumer.subscribe(&[&self.topic])?;
+        let mut parts: HashMap<i32, Part> = HashMap::new();
+        let mut tick = tokio::time::interval(self.batch_wait.max(Duration::from_millis(5)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ends = tokio::time::interval(LOG_END_REFRESH);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(change) = self.changes.recv() => self.on_change(&mut parts, change).await?,
+                message = self.consumer.recv() => match message {
+                    Ok(message) => {
+                        let partition = message.partition();
+                        let record = Record {
+                            offset: message.offset(),
+                            value: message.payload().unwrap_or_default().to_vec(),
+                            timestamp_ms: message.timestamp().to_millis(),
+                        };
+                        self.on_record(&mut parts, partition, record).await;
+                    }
+                    Err(error) => warn!(%error, "consumer error"),
+                },
+                _ = tick.tick() => self.flush_due(&mut parts, false).await,
+                _ = ends.tick() => self.refresh_log_ends(&mut parts),
+            }
+        }
+        info!("shutting down: applying buffered records");
+        self.flush_due(&mut parts, true).await;
+        self.consumer.unsubscribe();
+        info!("left the group");
+        Ok(())
+    }
+
+    async fn on_change(&self, parts: &mut HashMap<i32, Part>, change: Change) -> Result<(), Error> {
+        match change {
+            Change::Revoked(revoked) => {
+                for p in revoked {
+                    parts.remove(&p);
+                }
+            }
+            Change::Assigned(assigned) => {
+                let names = self.names();
+                for p in assigned {
+                    let applied = store::checkpoint(&self.pool, &names, &self.topic, p).await?;
+                    self.seek(p, applied);
+                    parts.insert(p, Part { applied, buffer: Vec::new(), first_buffered: None, log_end: applied });
+                }
+                info!(partitions = ?parts.keys().collect::<Vec<_>>(), "assignment");
+                self.ready.store(true, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    fn seek(&self, partition: i32, offset: i64) {
+        if let Err(error) = self.consumer.seek(&self.topic, partition, Offset::Offset(offset), SEEK_TIMEOUT) {
+            // The next record that is not the expected one triggers another seek.
+            debug!(partition, offset, %error, "seek deferred");
+        }
+    }
+
+    async fn on_record(&self, parts: &mut HashMap<i32, Part>, partition: i32, record: Record) {
+        let Some(part) = parts.get_mut(&partition) else { return };
+        let expected = part.expected();
+        if record.offset < expected {
+            return; // fetched before the seek took effect: already applied
+        }
+        if record.offset > expected {
+            debug!(partition, expected, got = record.offset, "record past the checkpoint: seeking back");
+            self.seek(partition, expected);
+            return;
+        }
+        part.first_buffered.get_or_insert_with(Instant::now);
+        part.buffer.push(record);
+        if part.buffer.len() >= self.batch_max {
+            self.flush(partition, part).await;
+        }
+    }
+
+    async fn flush_due(&self, parts: &mut HashMap<i32, Part>, all: bool) {
+        for (partition, part) in parts.iter_mut() {
+            let due = part.first_buffered.is_some_and(|t| t.elapsed() >= self.batch_wait);
+            if !part.buffer.is_empty() && (all || due) {
+                self.flush(*partition, part).await;
+            }
+            self.observe(*partition, part);
+        }
+    }
+
+    /// Applies the buffered records of one partition.
+    #[instrument(skip_all, fields(partition, from = part.applied, records = part.buffer.len()))]
+    async fn flush(&self, partition: i32, part: &mut Part) {
+        let records = std::mem::take(&mut part.buffer);
+        part.first_buffered = None;
+        let from = part.applied;
+        let to = from + records.len() as i64;
+        let log_end = part.log_end.max(to);
+        match self.apply(partition, from, to, log_end, &records).await {
+            Ok(events) => {
+                part.applied = to;
+                for name in self.names() {
+                    let labels = Metrics::labels(name, partition);
+                    self.metrics.batches.get_or_create(&labels).inc();
+                    self.metrics.events.get_or_create(&labels).inc_by(events as u64);
+                }
+                let mut offsets = TopicPartitionList::new();
+                if offsets.add_partition_offset(&self.topic, partition, Offset::Offset(to)).is_ok() {
+                    let _ = self.consumer.commit(&offsets, CommitMode::Async);
+                }
+            }
+            Err(error) => {
+                for name in self.names() {
+                    self.metrics.errors.get_or_create(&Metrics::labels(name, partition)).inc();
+                }
+                let applied = match &error {
+                    Error::LostPartition { .. } => {
+                        info!(%error, "checkpoint moved: reloading it");
+                        store::checkpoint(&self.pool, &self.names(), &self.topic, partition).await.unwrap_or(from)
+                    }
+                    _ => {
+                        warn!(%error, "batch failed: retrying from the checkpoint");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        from
+                    }
+                };
+                part.applied = applied;
+                self.seek(partition, applied);
+            }
+        }
+    }
+
+    /// One transaction: fold, write every read model, move the checkpoints.
+    async fn apply(
+        &self,
+        partition: i32,
+        from: i64,
+        to: i64,
+        log_end: i64,
+        records: &[Record],
+    ) -> Result<usize, Error> {
+        let (decoded, ids) = batch::decode(records);
+        let mut tx = self.pool.begin().await?;
+        let stored = store::load_accounts(&mut tx, &ids).await?;
+        let folded = batch::fold(&self.topic, partition, decoded, stored);
+        for projector in &self.projectors {
+            projector.apply(&mut tx, &folded).await?;
+        }
+        if !store::advance(&mut tx, &self.names(), &self.topic, partition, from, to, log_end).await? {
+            tx.rollback().await?;
+            return Err(Error::LostPartition { partition, expected: from });
+        }
+        tx.commit().await?;
+        debug!(events = folded.events(), rejected = folded.rejected, "batch applied");
+        Ok(folded.events())
+    }
+
+    fn refresh_log_ends(&self, parts: &mut HashMap<i32, Part>) {
+        for (partition, part) in parts.iter_mut() {
+            let fetched = tokio::task::block_in_place(|| {
+                self.consumer.fetch_watermarks(&self.topic, *partition, Duration::from_millis(500))
+            });
+            if let Ok((_, high)) = fetched {
+                part.log_end = high;
+            }
+            self.observe(*partition, part);
+        }
+    }
+
+    fn observe(&self, partition: i32, part: &Part) {
+        let end = part.log_end.max(part.applied);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        // Age of the oldest unapplied commit: known when it is buffered; unknown
+        // (left as it was) when the worker has not fetched it yet.
+        let age = match part.buffer.first().and_then(|r| r.timestamp_ms) {
+            Some(ts) => Some((now_ms - ts).max(0) as f64 / 1000.0),
+            None if end == part.applied => Some(0.0),
+            None => None,
+        };
+        for name in self.names() {
+            let labels = Metrics::labels(name, partition);
+            self.metrics.checkpoint.get_or_create(&labels).set(part.applied);
+            self.metrics.log_end.get_or_create(&labels).set(end);
+            self.metrics.lag_records.get_or_create(&labels).set(end - part.applied);
+            if let Some(age) = age {
+                self.metrics.lag_seconds.get_or_create(&labels).set(age);
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! What the projection tests share: workers as processes, an in-process
+//! command service for load, and the equality check against the log.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ledger_runtime::kafka;
+use sqlx::PgPool;
+use testkit::{free_port, wait_ready, LogView, Process, Stack};
+use uuid::Uuid;
+
+/// A projection worker process.
+pub struct Worker {
+    pub process: Process,
+    pub ops: String,
+}
+
+impl Worker {
+    pub fn start(stack: &Stack, batch_max: &str, session_timeout_ms: &str) -> Worker {
+        let port = free_port();
+        let env = vec![
+            ("KAFKA_BROKERS".to_owned(), stack.broker.addr.clone()),
+            ("DATABASE_URL".to_owned(), stack.db.url.clone()),
+            ("EVENTS_TOPIC".to_owned(), stack.topic.clone()),
+            ("PROJECTIONS_GROUP".to_owned(), format!("{}-workers", stack.topic)),
+            ("HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}")),
+            ("SESSION_TIMEOUT_MS".to_owned(), session_timeout_ms.to_owned()),
+            ("BATCH_MAX".to_owned(), batch_max.to_owned()),
+            ("RUST_LOG".to_owned(), "info,projections=debug".to_owned()),
+        ];
+        let process = Process::start(env!("CARGO_BIN_EXE_projections"), env);
+        Worker { process, ops: format!("http://127.0.0.1:{port}") }
+    }
+
+    pub async fn ready(&mut self) {
+        wait_ready(&mut self.process, &format!("{}/readyz", self.ops)).await;
+    }
+}
+
+/// Starts the command service in this process, on a free port.
+pub async fn command_service(stack: &Stack) -> String {
+    let config = command_service::Config {
+        kafka_brokers: stack.broker.addr.clone(),
+        database_url: stack.db.url.clone(),
+        events_topic: stack.topic.clone(),
+        events_partitions: 8,
+        http_addr: "127.0.0.1:0".parse().expect("addr"),
+        batch_max: 512,
+        snapshot_every: 0,
+        ignore_snapshots: false,
+        idempotency_window_secs: 86_400,
+        kafka_linger_ms: 1,
+        max_body_bytes: 16 * 1024,
+        log_format: command_service::config::LogFormat::Text,
+    };
+    let app = command_service::Application::build(config).await.expect("command service builds");
+    let base = format!("http://{}", app.local_addr().expect("addr"));
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "command service not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    base
+}
+
+/// Waits until every projection's checkpoint has reached the end of every partition.
+pub async fn caught_up(stack: &Stack, pool: &PgPool) {
+    let producer = std::sync::Arc::new(kafka::producer(&stack.broker.addr, "ledger-test", 0).expect("producer"));
+    let mut ends = HashMap::new();
+    for p in 0..8 {
+        ends.insert(p, kafka::end_offset(&producer, &stack.topic, p).await.expect("end"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let rows: Vec<(i32, i64)> = sqlx::query_as(
+            "select partition, min(next_offset) from projection_checkpoints where topic = $1 group by partition",
+        )
+        .bind(&stack.topic)
+        .fetch_all(pool)
+        .await
+        .expect("checkpoints");
+        let done: HashMap<i32, i64> = rows.into_iter().collect();
+        if ends.iter().all(|(p, end)| *end == 0 || done.get(p) == Some(end)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "workers did not catch up: checkpoints {done:?}, log ends {ends:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The read models equal the fold of the whole log: every account's balance,
+/// version and status, its entry count, and the archive, with nothing extra.
+pub async fn assert_read_models_equal_the_log(view: &LogView, pool: &PgPool) {
+    let rows: Vec<(Uuid, i64, i64, String)> =
+        sqlx::query_as("select id, balance, version, status from accounts").fetch_all(pool).await.expect("accounts");
+    assert_eq!(rows.len(), view.fold.accounts.len(), "account rows vs accounts in the log");
+    for (id, balance, version, status) in rows {
+        let account = view.fold.accounts.get(&id).unwrap_or_else(|| panic!("account {id} is not in the log"));
+        assert_eq!(
+            (balance, version as u64, status.as_str()),
+            (account.balance, account.version, account.status.as_str()),
+            "account {id}"
+        );
+    }
+    let mut money: HashMap<Uuid, i64> = HashMap::new();
+    let mut events = 0i64;
+    for (_, _, commit, verdict) in &view.records {
+        if !verdict.is_accepted() {
+            continue;
+        }
+        events += commit.events.len() as i64;
+        for event in &commit.events {
+            if matches!(
+                event.payload,
+                events::AccountEvent::MoneyDeposited(_) | events::AccountEvent::MoneyWithdrawn(_)
+            ) {
+                *money.entry(commit.aggregate_id).or_default() += 1;
+            }
+        }
+    }
+    let entries: Vec<(Uuid, i64)> =
+        sqlx::query_as("select account_id, count(*) from account_entries group by account_id")
+            .fetch_all(pool)
+            .await
+            .expect("entries");
+    let entries: HashMap<Uuid, i64> = entries.into_iter().collect();
+    assert_eq!(entries, money, "entries per account vs money events in the log");
+    let (archived,): (i64,) =
+        sqlx::query_as("select count(*) from event_archive").fetch_one(pool).await.expect("archive");
+    assert_eq!(archived, events, "archive rows vs accepted events");
+}

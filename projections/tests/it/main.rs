@@ -1,0 +1,5 @@
+//! Integration tests of the projection workers: real broker, real Postgres,
+//! real worker processes, and a re-fold of the topic to compare against.
+
+mod common;
+mod exactly_once;
