@@ -7,17 +7,17 @@
 //! nor the meaning of a record (see `events`, whose fold rule it applies).
 //!
 //! # Layout
-//! - [`app`]: `Application::build(config).run_until_stopped()`, and the request router to writers.
-//! - [`config`]: flags with environment fallbacks.
-//! - [`error`]: the crate's error and refusal types.
-//! - [`http`]: routes, extraction, and the one mapping of errors to problem+json.
-//! - [`plan`]: deciding a batch against the state left by the commands before it.
-//! - [`recovery`]: rebuilding state from snapshot plus log tail at start-up.
-//! - [`send`]: sending a batch of commits and collecting delivery offsets.
-//! - [`snapshot`]: taking write-side snapshots.
-//! - [`state`]: a partition's folded state and idempotency keys.
-//! - [`store`]: the SQL (snapshots) and migrations.
-//! - [`writer`]: the per-partition group-commit writer.
+//! - [`app`] — `Application::build(config).run_until_stopped()`, and the request router to writers.
+//! - [`config`] — flags with environment fallbacks.
+//! - [`error`] — the crate's error and refusal types.
+//! - [`http`] — routes, extraction, and the one mapping of errors to problem+json.
+//! - [`plan`] — deciding a batch against the state left by the commands before it.
+//! - [`recovery`] — rebuilding state from snapshot plus log tail at start-up.
+//! - [`send`] — sending a batch of commits and collecting delivery offsets.
+//! - [`snapshot`] — taking write-side snapshots.
+//! - [`state`] — a partition's folded state and idempotency keys.
+//! - [`store`] — the SQL (snapshots) and migrations.
+//! - [`writer`] — the per-partition group-commit writer.
 
 pub mod app;
 pub mod config;

@@ -10,12 +10,12 @@
 //! the analyst tools agree on the log's accepted history by construction.
 //!
 //! # Layout
-//! - [`account`]: the account aggregate: commands, events, `decide`, `apply`.
-//! - [`currency`]: the ISO-4217 currency codes the domain accepts.
-//! - [`commit`]: the commit record (envelope, event encoding, headers).
-//! - [`fold`]: the fold rule (accepted or rejected) and a fold over accounts.
-//! - [`partition`]: Kafka-compatible murmur2 partitioning.
-//! - [`position`]: log positions and the opaque consistency token.
+//! - [`account`] — the account aggregate: commands, events, `decide`, `apply`.
+//! - [`currency`] — the ISO-4217 currency codes the domain accepts.
+//! - [`commit`] — the commit record (envelope, event encoding, headers).
+//! - [`fold`] — the fold rule (accepted or rejected) and a fold over accounts.
+//! - [`partition`] — Kafka-compatible murmur2 partitioning.
+//! - [`position`] — log positions and the opaque consistency token.
 
 pub mod account;
 pub mod commit;

@@ -8,17 +8,17 @@
 //! `query-service`) and never writes to Kafka.
 //!
 //! # Layout
-//! - [`app`]: `Application::build(config).run_until_stopped()`.
-//! - [`batch`]: decoding and folding a batch against the stored state (pure).
-//! - [`config`]: flags with environment fallbacks.
-//! - [`consumer`]: the group consumer and its rebalance events.
-//! - [`error`]: the crate's error type.
-//! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
-//! - [`metrics`]: per projection and partition metrics.
-//! - [`projector`]: the trait a read model implements, and the list of them.
-//! - [`projectors`]: `accounts`, `account_entries`, `event_archive`.
-//! - [`store`]: the SQL: set-based writes, guarded checkpoints, migrations.
-//! - [`worker`]: the consume, batch, apply, checkpoint loop.
+//! - [`app`] — `Application::build(config).run_until_stopped()`.
+//! - [`batch`] — decoding and folding a batch against the stored state (pure).
+//! - [`config`] — flags with environment fallbacks.
+//! - [`consumer`] — the group consumer and its rebalance events.
+//! - [`error`] — the crate's error type.
+//! - [`http`] — `/healthz`, `/readyz`, `/metrics`.
+//! - [`metrics`] — per projection and partition metrics.
+//! - [`projector`] — the trait a read model implements, and the list of them.
+//! - [`projectors`] — `accounts`, `account_entries`, `event_archive`.
+//! - [`store`] — the SQL: set-based writes, guarded checkpoints, migrations.
+//! - [`worker`] — the consume, batch, apply, checkpoint loop.
 
 pub mod app;
 pub mod batch;

@@ -5,10 +5,10 @@
 //! (idempotent producer, assignment-only reader). It owns no domain logic.
 //!
 //! # Layout
-//! - [`telemetry`]: the tracing subscriber, text or JSON logs.
-//! - [`shutdown`]: the one graceful-shutdown signal every loop takes.
-//! - [`problem`]: `application/problem+json` responses.
-//! - [`kafka`]: producer, topic creation, watermarks, reading partition ranges.
+//! - [`telemetry`] — the tracing subscriber, text or JSON logs.
+//! - [`shutdown`] — the one graceful-shutdown signal every loop takes.
+//! - [`problem`] — `application/problem+json` responses.
+//! - [`kafka`] — producer, topic creation, watermarks, reading partition ranges.
 
 pub mod kafka;
 pub mod problem;

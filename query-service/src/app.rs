@@ -1,0 +1,95 @@
+//! Wiring: build the service from its config, listen for checkpoints, serve.
+
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use events::ConsistencyToken;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Executor, PgPool};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::Config;
+use crate::consistency::Checkpoints;
+use crate::error::Error;
+use crate::http::{router, TOKEN_HEADER};
+use crate::store;
+use ledger_runtime::shutdown;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub checkpoints: Checkpoints,
+    pub topic: String,
+    pub consistency_wait: Duration,
+}
+
+impl AppState {
+    /// With a consistency token (header or `after=`), waits until `projections`
+    /// have applied its position. Without one, returns the lag to report.
+    pub async fn fresh_enough(
+        &self,
+        headers: &HeaderMap,
+        after: Option<&str>,
+        projections: &[&str],
+    ) -> Result<Option<i64>, Error> {
+        let header = headers.get(TOKEN_HEADER).map(|v| v.to_str().unwrap_or("\u{0}"));
+        let Some(raw) = header.or(after) else {
+            return Ok(Some(store::lag_records(&self.pool, &self.topic, projections).await?));
+        };
+        let token: ConsistencyToken =
+            raw.parse().map_err(|_| Error::Validation("malformed consistency token".into()))?;
+        self.checkpoints.wait_for(&self.pool, token.0, projections, self.consistency_wait).await?;
+        Ok(None)
+    }
+}
+
+pub struct Application {
+    config: Config,
+    listener: TcpListener,
+    pool: PgPool,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Read-only at the session level too, whatever the role may do.
+                    conn.execute("set session characteristics as transaction read only").await?;
+                    Ok(())
+                })
+            })
+            .connect(&config.database_url)
+            .await?;
+        let listener = TcpListener::bind(config.http_addr).await?;
+        Ok(Self { config, listener, pool })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown::signal()).await
+    }
+
+    pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let checkpoints = Checkpoints::new(self.config.events_topic.clone());
+        tokio::spawn(checkpoints.clone().listen(self.pool.clone(), shutdown.clone()));
+        let state = AppState {
+            pool: self.pool.clone(),
+            checkpoints,
+            topic: self.config.events_topic.clone(),
+            consistency_wait: self.config.consistency_wait(),
+        };
+        info!(addr = %self.listener.local_addr()?, "query service listening");
+        axum::serve(self.listener, router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+        info!("query service stopped");
+        Ok(())
+    }
+}

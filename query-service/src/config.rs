@@ -1,0 +1,34 @@
+//! Configuration: flags with environment fallbacks.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+pub use ledger_runtime::telemetry::LogFormat;
+
+/// The query service's configuration.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "query-service", version, about = "Ledgerline read side: read-only HTTP over the read models")]
+pub struct Config {
+    /// Postgres URL of the read models; the role should only be allowed to SELECT.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://ledger_query@127.0.0.1:5432/ledger")]
+    pub database_url: String,
+    /// The events topic whose checkpoints consistency tokens refer to.
+    #[arg(long, env = "EVENTS_TOPIC", default_value = "ledger.events")]
+    pub events_topic: String,
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8081")]
+    pub http_addr: SocketAddr,
+    /// Longest a request with a consistency token waits for the read models, in milliseconds.
+    #[arg(long, env = "CONSISTENCY_WAIT_MS", default_value_t = 2000)]
+    pub consistency_wait_ms: u64,
+    /// Log format: text for people, json for machines.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    pub fn consistency_wait(&self) -> Duration {
+        Duration::from_millis(self.consistency_wait_ms)
+    }
+}

@@ -1,0 +1,38 @@
+//! The read API: routes, parameters, and the mapping of errors to problem+json.
+
+mod accounts;
+mod params;
+mod problem;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use crate::error::Error;
+pub use params::{LAG_HEADER, TOKEN_HEADER};
+
+/// The query API. Separate from serving, so tests can call it in-process.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/accounts", get(accounts::list))
+        .route("/v1/accounts/{id}", get(accounts::one))
+        .route("/v1/accounts/{id}/entries", get(accounts::entries))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(ledger_runtime::problem::not_found)
+        .method_not_allowed_fallback(ledger_runtime::problem::method_not_allowed)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Ready when the read models answer.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match sqlx::query("select 1 from projection_checkpoints limit 1").execute(&state.pool).await {
+        Ok(_) => (StatusCode::OK, "ready").into_response(),
+        Err(error) => Error::Database(error).into_response(),
+    }
+}

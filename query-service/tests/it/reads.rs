@@ -1,0 +1,157 @@
+//! Reads: read-your-writes, ETags, pagination, and errors.
+
+use serde_json::{json, Value};
+
+use crate::stack::system;
+
+async fn post(client: &reqwest::Client, url: String, body: Value) -> Value {
+    let response = client.post(url).json(&body).send().await.expect("command");
+    assert!(response.status().is_success(), "{:?}", response.status());
+    response.json().await.expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_with_the_token_of_a_write_always_shows_that_write() {
+    let sys = system(2000).await;
+    let client = reqwest::Client::new();
+    let mut accounts = Vec::new();
+    for i in 0..5 {
+        let opened = post(
+            &client,
+            format!("{}/v1/accounts", sys.commands),
+            json!({"owner": format!("ryw{i}"), "currency": "EUR"}),
+        )
+        .await;
+        accounts.push(opened["account_id"].as_str().expect("id").to_owned());
+    }
+    let mut stale = 0;
+    for n in 0..1000usize {
+        let id = &accounts[n % accounts.len()];
+        let written = post(&client, format!("{}/v1/accounts/{id}/deposits", sys.commands), json!({"amount": 1})).await;
+        let token = written["consistency_token"].as_str().expect("token");
+        let request = client.get(format!("{}/v1/accounts/{id}", sys.queries));
+        // Half the reads carry the token as a header, half as `after=`.
+        let request =
+            if n % 2 == 0 { request.header("consistency-token", token) } else { request.query(&[("after", token)]) };
+        let response = request.send().await.expect("read");
+        assert_eq!(response.status(), 200);
+        let read: Value = response.json().await.expect("json");
+        if read["version"].as_u64() < written["version"].as_u64() {
+            stale += 1;
+        }
+    }
+    assert_eq!(stale, 0, "reads that did not show their own write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_have_etags_pages_and_problem_errors() {
+    let sys = system(300).await;
+    let client = reqwest::Client::new();
+    let mut last = Value::Null;
+    let mut tokens = Vec::new();
+    for i in 0..7 {
+        last =
+            post(&client, format!("{}/v1/accounts", sys.commands), json!({"owner": "pager", "currency": "USD"})).await;
+        let id = last["account_id"].as_str().expect("id").to_owned();
+        for amount in [10, 20, 30] {
+            last = post(&client, format!("{}/v1/accounts/{id}/deposits", sys.commands), json!({"amount": amount + i}))
+                .await;
+        }
+        tokens.push((id, last["consistency_token"].as_str().expect("token").to_owned()));
+    }
+    // Every account's last write is visible before the list is read.
+    for (id, token) in &tokens {
+        let read =
+            client.get(format!("{}/v1/accounts/{id}", sys.queries)).header("consistency-token", token).send().await;
+        assert_eq!(read.expect("read").status(), 200);
+    }
+    let token = last["consistency_token"].as_str().expect("token").to_owned();
+    let id = last["account_id"].as_str().expect("id").to_owned();
+
+    // ETag and If-None-Match.
+    let one = client
+        .get(format!("{}/v1/accounts/{id}", sys.queries))
+        .header("consistency-token", &token)
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(one.headers()["etag"], "\"4\"");
+    let body: Value = one.json().await.expect("json");
+    assert_eq!((body["balance"].as_i64(), body["status"].as_str()), (Some(60 + 18), Some("open")));
+    let not_modified = client
+        .get(format!("{}/v1/accounts/{id}", sys.queries))
+        .header("if-none-match", "\"4\"")
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(not_modified.status(), 304);
+    assert!(not_modified.headers().contains_key("read-lag-records"), "a read without a token reports its staleness");
+
+    // Pages of accounts, by owner, with an opaque cursor.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut request =
+            client.get(format!("{}/v1/accounts", sys.queries)).query(&[("owner", "pager"), ("limit", "3")]);
+        if let Some(c) = &cursor {
+            request = request.query(&[("cursor", c)]);
+        }
+        let page: Value = request.send().await.expect("page").json().await.expect("json");
+        seen.extend(page["items"].as_array().expect("items").iter().map(|a| a["id"].clone()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7, "{seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort_by_key(|v| v.as_str().map(str::to_owned));
+    sorted.dedup();
+    assert_eq!(sorted.len(), seen.len(), "no account appears on two pages");
+
+    // Entries, newest first, two per page.
+    let page: Value = client
+        .get(format!("{}/v1/accounts/{id}/entries", sys.queries))
+        .query(&[("limit", "2"), ("after", token.as_str())])
+        .send()
+        .await
+        .expect("entries")
+        .json()
+        .await
+        .expect("json");
+    let sequences: Vec<i64> =
+        page["items"].as_array().expect("items").iter().filter_map(|e| e["sequence"].as_i64()).collect();
+    assert_eq!(sequences, vec![4, 3]);
+    let next = page["next_cursor"].as_str().expect("more entries").to_owned();
+    let page: Value = client
+        .get(format!("{}/v1/accounts/{id}/entries", sys.queries))
+        .query(&[("limit", "2"), ("cursor", next.as_str())])
+        .send()
+        .await
+        .expect("entries")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    assert!(page["next_cursor"].is_null());
+
+    // Errors are problem+json with stable codes.
+    let cases = [
+        (format!("{}/v1/accounts/{}", sys.queries, uuid::Uuid::new_v4()), 404, "not_found"),
+        (format!("{}/v1/accounts/not-a-uuid", sys.queries), 404, "not_found"),
+        (format!("{}/v1/accounts?cursor=bogus", sys.queries), 400, "bad_cursor"),
+        (format!("{}/v1/accounts?limit=0", sys.queries), 400, "validation_failed"),
+        (format!("{}/v1/accounts?status=sleeping", sys.queries), 400, "validation_failed"),
+        (format!("{}/v1/accounts?colour=red", sys.queries), 400, "validation_failed"),
+        (format!("{}/v1/accounts/{id}?after=v1.0.99999999", sys.queries), 504, "not_yet_consistent"),
+        (format!("{}/v1/accounts/{id}?after=garbage", sys.queries), 400, "validation_failed"),
+    ];
+    for (url, status, code) in cases {
+        let response = client.get(&url).send().await.expect("answer");
+        assert_eq!(response.status().as_u16(), status, "{url}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{url}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["code"], code, "{url}");
+    }
+    sys.worker.cancel();
+}
