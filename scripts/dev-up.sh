@@ -48,11 +48,19 @@ cargo build --bins --quiet
 
 start command-service env HTTP_ADDR=127.0.0.1:8080 target/debug/command-service
 wait_http http://127.0.0.1:8080/readyz 120 || die "command-service did not get ready; see $DATA/logs/command-service.log"
+start projections env HTTP_ADDR=127.0.0.1:8082 target/debug/projections
+wait_http http://127.0.0.1:8082/readyz 120 || die "projections did not get ready; see $DATA/logs/projections.log"
+# The query service reads as the SELECT-only role the projections' migrations create.
+start query-service env HTTP_ADDR=127.0.0.1:8081 DATABASE_URL="${QUERY_DATABASE_URL:-postgres://ledger_query@127.0.0.1:5432/$db}" \
+  target/debug/query-service
+wait_http http://127.0.0.1:8081/readyz 120 || die "query-service did not get ready; see $DATA/logs/query-service.log"
 
 cat <<MSG
 
 Ledgerline is up.
   command API   http://127.0.0.1:8080   (readyz: /readyz)
+  query API     http://127.0.0.1:8081
+  projections   http://127.0.0.1:8082/metrics (Prometheus)
   Kafka broker  $KAFKA_BROKERS (Nisshi, data in $DATA/nisshi.db), topic $EVENTS_TOPIC
   logs          $DATA/logs/
 
@@ -61,6 +69,7 @@ Try it:
        -H 'Idempotency-Key: my-first-account' -d '{"owner":"alice","currency":"EUR"}'
   curl -s -X POST localhost:8080/v1/accounts/<account_id>/deposits -H 'content-type: application/json' \\
        -d '{"amount":1500,"reference":"salary"}'
+  curl -s localhost:8081/v1/accounts/<account_id> -H 'Consistency-Token: <consistency_token>'
 
 Stop it with scripts/dev-down.sh
 MSG
