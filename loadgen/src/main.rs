@@ -1,0 +1,125 @@
+//! Ledgerline's benchmark command.
+//!
+//! `loadgen fold` measures how fast projection workers fold a pre-filled
+//! topic into the read models: it starts its own broker (Nisshi, memory
+//! storage) and a fresh database, writes the commits straight to the topic,
+//! starts the `projections` binary that sits next to this one, and times the
+//! workers from start to fully caught up.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use ledger_runtime::kafka;
+use testkit::{free_port, prefill, wait_ready, Process, Stack};
+
+#[derive(Parser)]
+#[command(name = "loadgen", about = "Ledgerline benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Events/s that projection workers fold from a pre-filled topic.
+    Fold {
+        /// Accounts in the topic.
+        #[arg(long, default_value_t = 2_000)]
+        accounts: usize,
+        /// Deposits per account (events = accounts x (deposits + 1)).
+        #[arg(long, default_value_t = 99)]
+        deposits: u64,
+        /// Workers in the group.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Records per transaction.
+        #[arg(long, default_value_t = 2000)]
+        batch_max: usize,
+    },
+}
+
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::current_exe()?.with_file_name(name);
+    if !path.exists() {
+        bail!("{} not found: build it first (cargo build --release --bins)", path.display());
+    }
+    Ok(path)
+}
+
+async fn applied(pool: &sqlx::PgPool, topic: &str) -> i64 {
+    sqlx::query_as::<_, (Option<i64>,)>(
+        "select sum(next_offset)::int8 from projection_checkpoints where projection = 'accounts' and topic = $1",
+    )
+    .bind(topic)
+    .fetch_one(pool)
+    .await
+    .map_or(0, |(n,)| n.unwrap_or(0))
+}
+
+async fn fold(accounts: usize, deposits: u64, workers: usize, batch_max: usize) -> anyhow::Result<()> {
+    let bin = sibling("projections")?;
+    let stack = Stack::new().await;
+    let started = Instant::now();
+    prefill(&stack.broker.addr, &stack.topic, accounts, deposits, 0).await;
+    let producer = Arc::new(kafka::producer(&stack.broker.addr, "loadgen", 0)?);
+    let mut total = 0;
+    for p in 0..8 {
+        total += kafka::end_offset(&producer, &stack.topic, p).await?;
+    }
+    eprintln!("prefilled {total} commits in {:.1?}", started.elapsed());
+
+    let pool = sqlx::PgPool::connect(&stack.db.url).await.context("database")?;
+    let started = Instant::now();
+    let mut procs = Vec::new();
+    for _ in 0..workers {
+        let port = free_port();
+        let env: HashMap<&str, String> = HashMap::from([
+            ("KAFKA_BROKERS", stack.broker.addr.clone()),
+            ("DATABASE_URL", stack.db.url.clone()),
+            ("EVENTS_TOPIC", stack.topic.clone()),
+            ("PROJECTIONS_GROUP", format!("{}-bench", stack.topic)),
+            ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+            ("BATCH_MAX", batch_max.to_string()),
+            ("RUST_LOG", "warn".to_owned()),
+        ]);
+        let mut process = Process::start(&bin, env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+        wait_ready(&mut process, &format!("http://127.0.0.1:{port}/readyz")).await;
+        procs.push(process);
+    }
+    let mut first_progress = None;
+    loop {
+        let done = applied(&pool, &stack.topic).await;
+        if done > 0 && first_progress.is_none() {
+            first_progress = Some(Instant::now());
+        }
+        if done >= total {
+            break;
+        }
+        for p in &mut procs {
+            p.assert_running();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    let folding = first_progress.map_or(elapsed, |t| t.elapsed());
+    println!("| bench | workers | batch | events | wall (start to caught up) | events/s (wall) | events/s (first batch on) |");
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| fold | {workers} | {batch_max} | {total} | {:.2} s | {:.0} | {:.0} |",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64(),
+        total as f64 / folding.as_secs_f64()
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Bench::Fold { accounts, deposits, workers, batch_max } => fold(accounts, deposits, workers, batch_max).await,
+    }
+}
