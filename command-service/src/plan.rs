@@ -63,7 +63,7 @@ pub fn plan(state: &PartitionState, batch: &[Request]) -> Plan {
     let mut plan = Plan { decisions: Vec::with_capacity(batch.len()), commits: Vec::new(), has_refusals: false };
     for request in batch {
         let id = request.account_id;
-        let print = fingerprint(&request.command);
+        let print = request.idempotency_key.as_ref().map(|_| fingerprint(&request.command)).unwrap_or_default();
         if let Some(key) = request.idempotency_key.as_deref() {
             if let Some(record) = state.key(&id, key) {
                 let outcome = if record.fingerprint.as_deref() == Some(print.as_str()) {
@@ -131,3 +131,7 @@ pub fn plan(state: &PartitionState, batch: &[Request]) -> Plan {
     }
     plan
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
