@@ -36,8 +36,8 @@ pub enum Refusal {
     Unavailable(String),
     #[error("{0}")]
     BadRequest(String),
-    #[error("request body is larger than {0} bytes")]
-    PayloadTooLarge(usize),
+    #[error("request body is larger than this service accepts")]
+    PayloadTooLarge,
     #[error("request body must be application/json")]
     UnsupportedMediaType,
 }

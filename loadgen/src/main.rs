@@ -5,6 +5,10 @@
 //! storage) and a fresh database, writes the commits straight to the topic,
 //! starts the `projections` binary that sits next to this one, and times the
 //! workers from start to fully caught up.
+//!
+//! `loadgen startup` measures the command service's start-up on a topic of
+//! 100k commits: once with no snapshot (folds the whole log), then again
+//! after it has stored its snapshots (folds only the tail).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,6 +43,15 @@ enum Bench {
         /// Records per transaction.
         #[arg(long, default_value_t = 2000)]
         batch_max: usize,
+    },
+    /// Command-service start-up time with and without a snapshot.
+    Startup {
+        /// Accounts in the topic.
+        #[arg(long, default_value_t = 1_000)]
+        accounts: usize,
+        /// Deposits per account (commits = accounts x (deposits + 1)).
+        #[arg(long, default_value_t = 99)]
+        deposits: u64,
     },
 }
 
@@ -117,9 +130,50 @@ async fn fold(accounts: usize, deposits: u64, workers: usize, batch_max: usize) 
     Ok(())
 }
 
+async fn startup(accounts: usize, deposits: u64) -> anyhow::Result<()> {
+    let bin = sibling("command-service")?;
+    let stack = Stack::new().await;
+    prefill(&stack.broker.addr, &stack.topic, accounts, deposits, 0).await;
+    let commits = accounts as u64 * (deposits + 1);
+    let port = free_port();
+    let env = vec![
+        ("KAFKA_BROKERS".to_owned(), stack.broker.addr.clone()),
+        ("DATABASE_URL".to_owned(), stack.db.url.clone()),
+        ("EVENTS_TOPIC".to_owned(), stack.topic.clone()),
+        ("HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}")),
+        ("SNAPSHOT_EVERY".to_owned(), "10000".to_owned()),
+        ("RUST_LOG".to_owned(), "warn".to_owned()),
+    ];
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let started = Instant::now();
+    let mut process = Process::start(&bin, env);
+    let cold = wait_ready(&mut process, &url).await;
+    let cold_wall = started.elapsed();
+    let pool = sqlx::PgPool::connect(&stack.db.url).await.context("database")?;
+    loop {
+        let (n,): (i64,) = sqlx::query_as("select count(*) from command_snapshots").fetch_one(&pool).await?;
+        if n == 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    process.restart();
+    let started = Instant::now();
+    let warm = wait_ready(&mut process, &url).await;
+    let warm_wall = started.elapsed();
+    println!("| start-up over {commits} commits | records folded | fold time | process start to ready |");
+    println!("|---|---|---|---|");
+    for (name, report, wall) in [("no snapshot", &cold, cold_wall), ("from snapshot", &warm, warm_wall)] {
+        let r = &report["recovery"];
+        println!("| {name} | {} | {} ms | {} ms |", r["records_replayed"], r["elapsed_ms"], wall.as_millis());
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Bench::Fold { accounts, deposits, workers, batch_max } => fold(accounts, deposits, workers, batch_max).await,
+        Bench::Startup { accounts, deposits } => startup(accounts, deposits).await,
     }
 }
