@@ -3,26 +3,34 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::Error;
 
-#[derive(Debug, Serialize, FromRow)]
+/// An account as the read model holds it.
+#[derive(Debug, Serialize, FromRow, ToSchema)]
+#[schema(as = Account)]
 pub struct AccountView {
     pub id: Uuid,
     pub owner: String,
     pub currency: String,
     pub balance: i64,
     pub overdraft_limit: i64,
+    /// `open`, `frozen` or `closed`.
+    #[schema(example = "open")]
     pub status: String,
     pub version: i64,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, FromRow)]
+/// One money movement.
+#[derive(Debug, Serialize, FromRow, ToSchema)]
+#[schema(as = Entry)]
 pub struct EntryView {
     pub sequence: i64,
+    /// `deposit` or `withdrawal`.
     pub kind: String,
     pub amount: i64,
     pub balance_after: i64,

@@ -18,6 +18,24 @@ struct Problem<'a> {
     detail: String,
 }
 
+/// The shape of every error body, for the OpenAPI documents.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemDoc {
+    /// A URI naming the problem type, ending in the code.
+    #[schema(rename = "type", example = "https://ledgerline.dev/problems/insufficient_funds")]
+    pub kind: String,
+    /// The HTTP reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The stable, machine-readable error code.
+    #[schema(example = "insufficient_funds")]
+    pub code: String,
+    /// What went wrong, for people.
+    pub detail: String,
+}
+
 /// A problem response. 503 and 504 carry `Retry-After`.
 pub fn problem(status: StatusCode, code: &str, detail: String) -> Response {
     let body = Problem {

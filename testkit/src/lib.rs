@@ -310,3 +310,23 @@ pub async fn prefill(brokers: &str, topic: &str, accounts: usize, deposits: u64,
     }
     ids
 }
+
+/// Fails unless `served` equals the committed `docs/openapi/<name>.json`, so an
+/// endpoint cannot change without its spec. `UPDATE_OPENAPI=1` rewrites the file.
+pub fn assert_openapi_is_committed(served: &Value, name: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi").join(format!("{name}.json"));
+    let pretty = serde_json::to_string_pretty(served).expect("json") + "\n";
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("docs/openapi");
+        std::fs::write(&path, pretty).expect("write spec");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let committed: Value = serde_json::from_str(&committed).unwrap_or(Value::Null);
+    assert!(
+        &committed == served,
+        "the served OpenAPI document differs from {}: review the change, then run \
+         `UPDATE_OPENAPI=1 scripts/test.sh` and commit the file",
+        path.display()
+    );
+}

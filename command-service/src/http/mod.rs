@@ -1,8 +1,10 @@
 //! The HTTP API: routes, extraction, and the mapping of errors to problem+json.
 
 pub mod extract;
+mod openapi;
 mod problem;
 pub use extract::CommandHeaders;
+pub use openapi::document as openapi_document;
 mod routes;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -28,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts/{id}/close", post(routes::close))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(ledger_runtime::problem::not_found)
         .method_not_allowed_fallback(ledger_runtime::problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -35,11 +38,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "Alive")))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// Ready only once every partition's state is caught up with the log.
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses(
+    (status = 200, description = "Ready, with the start-up recovery report"),
+    (status = 503, description = "`unavailable`: still catching up", body = ledger_runtime::problem::ProblemDoc,
+     content_type = "application/problem+json", headers(("Retry-After" = String)))))]
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.writers.recovery() {
         Some(report) => (StatusCode::OK, Json(json!({ "status": "ready", "recovery": report }))).into_response(),

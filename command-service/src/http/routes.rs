@@ -6,9 +6,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use events::{Command, ConsistencyToken, Position};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::extract::{Body, CommandHeaders};
+use super::openapi::{CommandErrors, CommandHeadersDoc, Created, Done};
 use crate::app::AppState;
 use crate::error::Refusal;
 use crate::plan::Reply;
@@ -16,44 +18,65 @@ use crate::plan::Reply;
 /// Namespace of account ids derived from idempotency keys (UUIDv5).
 const ACCOUNT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c65_6467_6572_6c69_6e65_2d61_6363_7431);
 
-#[derive(Deserialize)]
+/// Open an account.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAccountBody {
+    /// Who owns the account.
+    #[schema(max_length = 256, example = "alice")]
     owner: String,
+    /// ISO-4217 code.
+    #[schema(example = "EUR")]
     currency: String,
+    /// How far below zero the balance may go, in minor units (default 0).
     #[serde(default)]
+    #[schema(minimum = 0)]
     overdraft_limit: i64,
 }
 
-#[derive(Deserialize)]
+/// Move money: a positive amount in minor units.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyBody {
+    #[schema(minimum = 1, example = 1500)]
     amount: i64,
     #[serde(default)]
+    #[schema(max_length = 256, example = "invoice 42")]
     reference: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Freeze an account, with an optional reason.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FreezeBody {
+    #[schema(max_length = 256)]
     #[serde(default)]
     reason: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// An empty object (the body may also be left out).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoBody {}
 
 /// The body of every successful command.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Accepted {
     account_id: Uuid,
+    /// The account's version after this command.
     version: u64,
     commit_id: Uuid,
+    #[schema(value_type = super::openapi::PositionDoc)]
     position: Position,
+    /// Send it back to the query service to read this write.
+    #[schema(example = "v1.4.17")]
     consistency_token: String,
 }
 
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", summary = "Open an account",
+    params(CommandHeadersDoc),
+    request_body(content = OpenAccountBody, content_type = "application/json"),
+    responses(Created, CommandErrors))]
 pub async fn open_account(
     State(state): State<AppState>,
     headers: CommandHeaders,
@@ -69,6 +92,10 @@ pub async fn open_account(
     submit(&state, account_id, command, headers).await
 }
 
+#[utoipa::path(post, path = "/v1/accounts/{id}/deposits", tag = "accounts", summary = "Deposit money",
+    params(("id" = Uuid, Path, description = "The account id"), CommandHeadersDoc),
+    request_body(content = MoneyBody, content_type = "application/json"),
+    responses(Done, CommandErrors))]
 pub async fn deposit(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -79,6 +106,10 @@ pub async fn deposit(
     submit(&state, account_id(&id)?, command, headers).await
 }
 
+#[utoipa::path(post, path = "/v1/accounts/{id}/withdrawals", tag = "accounts", summary = "Withdraw money",
+    params(("id" = Uuid, Path, description = "The account id"), CommandHeadersDoc),
+    request_body(content = MoneyBody, content_type = "application/json"),
+    responses(Done, CommandErrors))]
 pub async fn withdraw(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -89,6 +120,10 @@ pub async fn withdraw(
     submit(&state, account_id(&id)?, command, headers).await
 }
 
+#[utoipa::path(post, path = "/v1/accounts/{id}/freeze", tag = "accounts", summary = "Freeze an account",
+    params(("id" = Uuid, Path, description = "The account id"), CommandHeadersDoc),
+    request_body(content = FreezeBody, content_type = "application/json"),
+    responses(Done, CommandErrors))]
 pub async fn freeze(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -98,6 +133,10 @@ pub async fn freeze(
     submit(&state, account_id(&id)?, Command::FreezeAccount { reason: body.reason }, headers).await
 }
 
+#[utoipa::path(post, path = "/v1/accounts/{id}/unfreeze", tag = "accounts", summary = "Unfreeze an account",
+    params(("id" = Uuid, Path, description = "The account id"), CommandHeadersDoc),
+    request_body(content = NoBody, content_type = "application/json"),
+    responses(Done, CommandErrors))]
 pub async fn unfreeze(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -107,6 +146,10 @@ pub async fn unfreeze(
     submit(&state, account_id(&id)?, Command::UnfreezeAccount, headers).await
 }
 
+#[utoipa::path(post, path = "/v1/accounts/{id}/close", tag = "accounts", summary = "Close an account (balance must be zero)",
+    params(("id" = Uuid, Path, description = "The account id"), CommandHeadersDoc),
+    request_body(content = NoBody, content_type = "application/json"),
+    responses(Done, CommandErrors))]
 pub async fn close(
     State(state): State<AppState>,
     Path(id): Path<String>,

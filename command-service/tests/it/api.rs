@@ -126,3 +126,13 @@ async fn an_unknown_route_or_method_is_a_problem_not_a_bare_error() {
     let health = reqwest::get(format!("{}/healthz", service.base)).await.expect("healthz");
     assert_eq!(health.status(), 200);
 }
+
+#[tokio::test]
+async fn the_served_openapi_document_is_the_committed_one() {
+    let stack = Stack::new().await;
+    let service = service(&stack, &[]).await;
+    let served: serde_json::Value =
+        reqwest::get(format!("{}/openapi.json", service.base)).await.expect("spec").json().await.expect("json");
+    assert!(served["paths"]["/v1/accounts/{id}/withdrawals"]["post"].is_object());
+    testkit::assert_openapi_is_committed(&served, "command-service");
+}

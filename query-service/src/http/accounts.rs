@@ -4,40 +4,70 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::openapi::{ReadErrors, TokenHeader};
 use super::params::{Params, LAG_HEADER};
 use crate::app::AppState;
 use crate::error::Error;
+use crate::store::{AccountView, EntryView};
 use crate::{cursor, store};
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OneQuery {
+    /// A consistency token from a command response: wait until this read shows that write.
     after: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this owner's accounts.
     owner: Option<String>,
+    /// Only accounts in this status: `open`, `frozen` or `closed`.
     status: Option<String>,
+    /// Page size, 1 to 500 (default 50).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// A consistency token from a command response.
     after: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EntriesQuery {
+    /// Page size, 1 to 500 (default 50).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// A consistency token from a command response.
     after: Option<String>,
+}
+
+/// A page of accounts in id order.
+#[derive(Serialize, ToSchema)]
+pub struct AccountPage {
+    items: Vec<AccountView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A page of entries, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct EntryPage {
+    items: Vec<EntryView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
 }
 
 fn limit(requested: Option<i64>) -> Result<i64, Error> {
@@ -59,6 +89,15 @@ fn with_lag(mut response: Response, lag: Option<i64>) -> Response {
     response
 }
 
+/// One account, with its version as ETag.
+#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts",
+    params(("id" = Uuid, Path, description = "The account id"), OneQuery, TokenHeader,
+           ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier read")),
+    responses(
+        (status = 200, body = AccountView, description = "The account",
+         headers(("ETag" = String), ("Read-Lag-Records" = Option<i64>, description = "Only without a token"))),
+        (status = 304, description = "Not modified", headers(("ETag" = String))),
+        ReadErrors))]
 pub async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -82,6 +121,10 @@ pub async fn one(
     Ok(with_lag(response, lag))
 }
 
+/// A page of accounts, optionally by owner and status.
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", params(ListQuery, TokenHeader),
+    responses((status = 200, body = AccountPage, description = "A page",
+               headers(("Read-Lag-Records" = Option<i64>, description = "Only without a token"))), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -100,9 +143,14 @@ pub async fn list(
         rows.truncate(limit as usize);
         rows.last().map(|a| cursor::account(a.id))
     });
-    Ok(with_lag(Json(json!({ "items": rows, "next_cursor": next.flatten() })).into_response(), lag))
+    Ok(with_lag(Json(AccountPage { items: rows, next_cursor: next.flatten() }).into_response(), lag))
 }
 
+/// A page of an account's money movements, newest first.
+#[utoipa::path(get, path = "/v1/accounts/{id}/entries", tag = "accounts",
+    params(("id" = Uuid, Path, description = "The account id"), EntriesQuery, TokenHeader),
+    responses((status = 200, body = EntryPage, description = "A page",
+               headers(("Read-Lag-Records" = Option<i64>, description = "Only without a token"))), ReadErrors))]
 pub async fn entries(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -119,5 +167,5 @@ pub async fn entries(
         rows.truncate(limit as usize);
         rows.last().map(|e| cursor::entry(e.sequence))
     });
-    Ok(with_lag(Json(json!({ "items": rows, "next_cursor": next.flatten() })).into_response(), lag))
+    Ok(with_lag(Json(EntryPage { items: rows, next_cursor: next.flatten() }).into_response(), lag))
 }

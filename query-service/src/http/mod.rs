@@ -1,8 +1,10 @@
 //! The read API: routes, parameters, and the mapping of errors to problem+json.
 
 mod accounts;
+mod openapi;
 mod params;
 mod problem;
+pub use openapi::document as openapi_document;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,15 +23,26 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts", get(accounts::list))
         .route("/v1/accounts/{id}", get(accounts::one))
         .route("/v1/accounts/{id}/entries", get(accounts::entries))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
         .fallback(ledger_runtime::problem::not_found)
         .method_not_allowed_fallback(ledger_runtime::problem::method_not_allowed)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "Alive")))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
 /// Ready when the read models answer.
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses(
+    (status = 200, description = "Ready"),
+    (status = 503, description = "`unavailable`", body = ledger_runtime::problem::ProblemDoc,
+     content_type = "application/problem+json", headers(("Retry-After" = String)))))]
 async fn readyz(State(state): State<AppState>) -> Response {
     match sqlx::query("select 1 from projection_checkpoints limit 1").execute(&state.pool).await {
         Ok(_) => (StatusCode::OK, "ready").into_response(),

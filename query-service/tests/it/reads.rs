@@ -155,3 +155,13 @@ async fn reads_have_etags_pages_and_problem_errors() {
     }
     sys.worker.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_openapi_document_is_the_committed_one() {
+    let sys = system(300).await;
+    let served: Value =
+        reqwest::get(format!("{}/openapi.json", sys.queries)).await.expect("spec").json().await.expect("json");
+    assert!(served["paths"]["/v1/accounts/{id}/entries"]["get"].is_object());
+    testkit::assert_openapi_is_committed(&served, "query-service");
+    sys.worker.cancel();
+}

@@ -1,0 +1,109 @@
+//! The OpenAPI document of the command API, generated from the code.
+//! The types here only describe; they are never built.
+#![allow(dead_code)]
+
+use ledger_runtime::problem::ProblemDoc;
+use utoipa::{IntoParams, IntoResponses, OpenApi};
+
+use super::routes::{Accepted, FreezeBody, MoneyBody, NoBody, OpenAccountBody};
+
+/// The headers every command reads.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct CommandHeadersDoc {
+    /// Retry safely: the same key and body get the original answer and no new event
+    /// (1–255 visible ASCII characters; honoured for at least 24 h).
+    #[param(rename = "Idempotency-Key", max_length = 255)]
+    pub idempotency_key: Option<String>,
+    /// Only apply if the account is at this version, e.g. `"3"`.
+    #[param(rename = "If-Match")]
+    pub if_match: Option<String>,
+    /// Carried into the commit's metadata.
+    #[param(rename = "X-Correlation-Id")]
+    pub correlation_id: Option<String>,
+}
+
+/// 201: the account was opened (or this is a retry of the open).
+#[derive(IntoResponses)]
+#[response(
+    status = 201,
+    description = "Opened. A retry with the same Idempotency-Key gets the same answer with Idempotent-Replayed: true.",
+    headers(("ETag" = String, description = "The account version, quoted"), ("Location" = String),
+            ("Idempotent-Replayed" = String, description = "\"true\" when this answer is a replay"))
+)]
+pub struct Created(#[to_schema] Accepted);
+
+/// 200: the command was accepted and is in the log.
+#[derive(IntoResponses)]
+#[response(
+    status = 200,
+    description = "Accepted and durably in the events log.",
+    headers(("ETag" = String, description = "The account version, quoted"),
+            ("Idempotent-Replayed" = String, description = "\"true\" when this answer is a replay"))
+)]
+pub struct Done(#[to_schema] Accepted);
+
+/// Every refusal, as application/problem+json with a stable `code`.
+#[derive(IntoResponses)]
+pub enum CommandErrors {
+    /// `validation_failed`: malformed JSON, unknown fields, wrong types, bad headers.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(#[to_schema] ProblemDoc),
+    /// `not_found`: no such account.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(#[to_schema] ProblemDoc),
+    /// `insufficient_funds`, `account_frozen`, `account_not_frozen`, `account_closed`,
+    /// `nonzero_balance`, `account_exists`, `write_conflict`.
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(#[to_schema] ProblemDoc),
+    /// `version_conflict`: If-Match does not match the account version.
+    #[response(status = 412, content_type = "application/problem+json")]
+    PreconditionFailed(#[to_schema] ProblemDoc),
+    /// `payload_too_large`.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(#[to_schema] ProblemDoc),
+    /// `unsupported_media_type`: the body is not application/json.
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(#[to_schema] ProblemDoc),
+    /// `validation_failed` (a rule on a value) or `idempotency_key_reused`.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Unprocessable(#[to_schema] ProblemDoc),
+    /// `unavailable`: the log is unreachable or the service is catching up. Has Retry-After.
+    #[response(status = 503, content_type = "application/problem+json", headers(("Retry-After" = String)))]
+    Unavailable(#[to_schema] ProblemDoc),
+}
+
+/// Where the commit sits in the events topic.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Position)]
+pub struct PositionDoc {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Ledgerline command API",
+        version = "1",
+        description = "Commands on accounts. Every accepted command is one commit in the Kafka events log; \
+                       the answer comes only after the broker acknowledged it. Amounts are integer minor units."
+    ),
+    paths(
+        super::routes::open_account,
+        super::routes::deposit,
+        super::routes::withdraw,
+        super::routes::freeze,
+        super::routes::unfreeze,
+        super::routes::close,
+        super::healthz,
+        super::readyz,
+    ),
+    components(schemas(OpenAccountBody, MoneyBody, FreezeBody, NoBody, Accepted, PositionDoc, ProblemDoc))
+)]
+pub struct ApiDoc;
+
+/// The document as served on `/openapi.json` and committed in `docs/openapi/command-service.json`.
+pub fn document() -> serde_json::Value {
+    serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises")
+}

@@ -1,0 +1,54 @@
+//! The OpenAPI document of the query API, generated from the code.
+//! The types here only describe; they are never built.
+#![allow(dead_code)]
+
+use ledger_runtime::problem::ProblemDoc;
+use utoipa::{IntoParams, IntoResponses, OpenApi};
+
+use super::accounts::{AccountPage, EntryPage};
+use crate::store::{AccountView, EntryView};
+
+/// Read-your-writes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct TokenHeader {
+    /// A consistency token from a command response: the read waits (at most
+    /// CONSISTENCY_WAIT_MS) until it shows that write.
+    #[param(rename = "Consistency-Token")]
+    pub consistency_token: Option<String>,
+}
+
+/// Every error, as application/problem+json with a stable `code`.
+#[derive(IntoResponses)]
+pub enum ReadErrors {
+    /// `validation_failed` (bad parameter or token) or `bad_cursor`.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(#[to_schema] ProblemDoc),
+    /// `not_found`.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(#[to_schema] ProblemDoc),
+    /// `unavailable`: the read models do not answer. Has Retry-After.
+    #[response(status = 503, content_type = "application/problem+json", headers(("Retry-After" = String)))]
+    Unavailable(#[to_schema] ProblemDoc),
+    /// `not_yet_consistent`: the read models did not reach the token's position in time. Has Retry-After.
+    #[response(status = 504, content_type = "application/problem+json", headers(("Retry-After" = String)))]
+    NotYetConsistent(#[to_schema] ProblemDoc),
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Ledgerline query API",
+        version = "1",
+        description = "Read-only views of accounts, folded from the events log by the projection workers. \
+                       Send a command's consistency_token to read your own write."
+    ),
+    paths(super::accounts::one, super::accounts::list, super::accounts::entries, super::healthz, super::readyz),
+    components(schemas(AccountView, EntryView, AccountPage, EntryPage, ProblemDoc))
+)]
+pub struct ApiDoc;
+
+/// The document as served on `/openapi.json` and committed in `docs/openapi/query-service.json`.
+pub fn document() -> serde_json::Value {
+    serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises")
+}
