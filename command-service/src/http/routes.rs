@@ -26,7 +26,7 @@ pub struct OpenAccountBody {
     #[schema(max_length = 256, example = "alice")]
     owner: String,
     /// ISO-4217 code.
-    #[schema(example = "EUR")]
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     currency: String,
     /// How far below zero the balance may go, in minor units (default 0).
     #[serde(default)]

@@ -23,6 +23,7 @@ const MAX_LIMIT: i64 = 500;
 #[into_params(parameter_in = Query)]
 pub struct OneQuery {
     /// A consistency token from a command response: wait until this read shows that write.
+    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+$")]
     after: Option<String>,
 }
 
@@ -33,12 +34,16 @@ pub struct ListQuery {
     /// Only this owner's accounts.
     owner: Option<String>,
     /// Only accounts in this status: `open`, `frozen` or `closed`.
+    #[param(pattern = "^(open|frozen|closed)$")]
     status: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^a1\.[0-9a-f]{32}$")]
     cursor: Option<String>,
     /// A consistency token from a command response.
+    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+$")]
     after: Option<String>,
 }
 
@@ -47,10 +52,13 @@ pub struct ListQuery {
 #[into_params(parameter_in = Query)]
 pub struct EntriesQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^e1\.[0-9a-f]+$")]
     cursor: Option<String>,
     /// A consistency token from a command response.
+    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+$")]
     after: Option<String>,
 }
 
