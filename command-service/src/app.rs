@@ -9,7 +9,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -62,6 +62,8 @@ impl Writers {
 pub struct AppState {
     pub writers: Arc<Writers>,
     pub max_body_bytes: usize,
+    /// Signs the consistency tokens handed to clients.
+    pub token_key: Arc<[u8]>,
 }
 
 /// A built, not yet running, command service.
@@ -98,7 +100,14 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = shutdown::signal();
         let writers = Arc::new(Writers::default());
-        let state = AppState { writers: Arc::clone(&writers), max_body_bytes: self.config.max_body_bytes };
+        if self.config.consistency_token_key == crate::config::DEV_TOKEN_KEY {
+            warn!("CONSISTENCY_TOKEN_KEY is not set: using the development key; set it in any shared deployment");
+        }
+        let state = AppState {
+            writers: Arc::clone(&writers),
+            max_body_bytes: self.config.max_body_bytes,
+            token_key: self.config.consistency_token_key.as_bytes().into(),
+        };
         info!(addr = %self.listener.local_addr()?, partitions = self.partitions, "command service listening");
         let server =
             axum::serve(self.listener, router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 
 pub use ledger_runtime::telemetry::LogFormat;
+pub use ledger_runtime::DEV_TOKEN_KEY;
 
 /// The command service's configuration.
 #[derive(Clone, Debug, Parser)]
@@ -44,6 +45,9 @@ pub struct Config {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 16 * 1024)]
     pub max_body_bytes: usize,
+    /// Key that signs consistency tokens; the query service needs the same one.
+    #[arg(long, env = "CONSISTENCY_TOKEN_KEY", default_value = DEV_TOKEN_KEY, hide_default_value = true)]
+    pub consistency_token_key: String,
     /// Log format: text for people, json for machines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -24,6 +24,8 @@ pub struct AppState {
     pub checkpoints: Checkpoints,
     pub topic: String,
     pub consistency_wait: Duration,
+    /// Checks the signature of consistency tokens.
+    pub token_key: std::sync::Arc<[u8]>,
 }
 
 impl AppState {
@@ -39,8 +41,8 @@ impl AppState {
         let Some(raw) = header.or(after) else {
             return Ok(Some(store::lag_records(&self.pool, &self.topic, projections).await?));
         };
-        let token: ConsistencyToken =
-            raw.parse().map_err(|_| Error::Validation("malformed consistency token".into()))?;
+        let token = ConsistencyToken::verify(raw, &self.token_key)
+            .map_err(|_| Error::Validation("malformed or forged consistency token".into()))?;
         self.checkpoints.wait_for(&self.pool, token.0, projections, self.consistency_wait).await?;
         Ok(None)
     }
@@ -86,7 +88,13 @@ impl Application {
             checkpoints,
             topic: self.config.events_topic.clone(),
             consistency_wait: self.config.consistency_wait(),
+            token_key: self.config.consistency_token_key.as_bytes().into(),
         };
+        if self.config.consistency_token_key == crate::config::DEV_TOKEN_KEY {
+            tracing::warn!(
+                "CONSISTENCY_TOKEN_KEY is not set: using the development key; set it in any shared deployment"
+            );
+        }
         info!(addr = %self.listener.local_addr()?, "query service listening");
         axum::serve(self.listener, router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
         info!("query service stopped");

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 pub use ledger_runtime::telemetry::LogFormat;
+pub use ledger_runtime::DEV_TOKEN_KEY;
 
 /// The query service's configuration.
 #[derive(Clone, Debug, Parser)]
@@ -22,6 +23,9 @@ pub struct Config {
     /// Longest a request with a consistency token waits for the read models, in milliseconds.
     #[arg(long, env = "CONSISTENCY_WAIT_MS", default_value_t = 2000)]
     pub consistency_wait_ms: u64,
+    /// Key that checks consistency tokens; the command service signs with the same one.
+    #[arg(long, env = "CONSISTENCY_TOKEN_KEY", default_value = DEV_TOKEN_KEY, hide_default_value = true)]
+    pub consistency_token_key: String,
     /// Log format: text for people, json for machines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -14,3 +14,7 @@ pub mod kafka;
 pub mod problem;
 pub mod shutdown;
 pub mod telemetry;
+
+/// The consistency-token key used when none is configured. Fine for a laptop;
+/// set `CONSISTENCY_TOKEN_KEY` in any shared deployment (services warn at start).
+pub const DEV_TOKEN_KEY: &str = "ledgerline-development-token-key";

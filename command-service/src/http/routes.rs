@@ -69,7 +69,7 @@ pub struct Accepted {
     #[schema(value_type = super::openapi::PositionDoc)]
     position: Position,
     /// Send it back to the query service to read this write.
-    #[schema(example = "v1.4.17")]
+    #[schema(example = "v1.4.17.5f0c2a9d1e7b4c3a8d6e0f1a2b3c4d5e")]
     consistency_token: String,
 }
 
@@ -171,10 +171,10 @@ async fn submit(
     headers: CommandHeaders,
 ) -> Result<Response, Refusal> {
     let reply = state.writers.submit(account_id, command, headers).await?;
-    Ok(accepted(reply))
+    Ok(accepted(reply, &state.token_key))
 }
 
-fn accepted(reply: Reply) -> Response {
+fn accepted(reply: Reply, token_key: &[u8]) -> Response {
     let receipt = reply.receipt;
     let status = if receipt.command == "OpenAccount" { StatusCode::CREATED } else { StatusCode::OK };
     let body = Accepted {
@@ -182,7 +182,7 @@ fn accepted(reply: Reply) -> Response {
         version: receipt.version,
         commit_id: receipt.commit_id,
         position: receipt.position,
-        consistency_token: ConsistencyToken(receipt.position).to_string(),
+        consistency_token: ConsistencyToken(receipt.position).sign(token_key),
     };
     let mut response = (status, Json(body)).into_response();
     let headers = response.headers_mut();

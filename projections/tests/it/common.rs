@@ -51,6 +51,7 @@ pub async fn command_service(stack: &Stack) -> String {
         idempotency_window_secs: 86_400,
         kafka_linger_ms: 1,
         max_body_bytes: 16 * 1024,
+        consistency_token_key: command_service::config::DEV_TOKEN_KEY.to_owned(),
         log_format: command_service::config::LogFormat::Text,
     };
     let app = command_service::Application::build(config).await.expect("command service builds");

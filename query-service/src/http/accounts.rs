@@ -23,7 +23,7 @@ const MAX_LIMIT: i64 = 500;
 #[into_params(parameter_in = Query)]
 pub struct OneQuery {
     /// A consistency token from a command response: wait until this read shows that write.
-    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+$")]
+    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+\.[0-9a-f]{32}$")]
     after: Option<String>,
 }
 
@@ -43,7 +43,7 @@ pub struct ListQuery {
     #[param(pattern = r"^a1\.[0-9a-f]{32}$")]
     cursor: Option<String>,
     /// A consistency token from a command response.
-    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+$")]
+    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+\.[0-9a-f]{32}$")]
     after: Option<String>,
 }
 
@@ -58,7 +58,7 @@ pub struct EntriesQuery {
     #[param(pattern = r"^e1\.[0-9a-f]+$")]
     cursor: Option<String>,
     /// A consistency token from a command response.
-    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+$")]
+    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+\.[0-9a-f]{32}$")]
     after: Option<String>,
 }
 

@@ -14,7 +14,7 @@ use crate::store::{AccountView, EntryView};
 pub struct TokenHeader {
     /// A consistency token from a command response: the read waits (at most
     /// CONSISTENCY_WAIT_MS) until it shows that write.
-    #[param(rename = "Consistency-Token", pattern = r"^v1\.[0-9]+\.[0-9]+$")]
+    #[param(rename = "Consistency-Token", pattern = r"^v1\.[0-9]+\.[0-9]+\.[0-9a-f]{32}$")]
     pub consistency_token: Option<String>,
 }
 

@@ -135,7 +135,12 @@ async fn reads_have_etags_pages_and_problem_errors() {
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
     assert!(page["next_cursor"].is_null());
 
-    // Errors are problem+json with stable codes.
+    // Errors are problem+json with stable codes. A signed token for a position the
+    // workers have not reached times out; a forged one is refused at once.
+    let key = query_service::config::DEV_TOKEN_KEY.as_bytes();
+    let future = events::ConsistencyToken(events::Position { partition: 0, offset: 99_999_999 }).sign(key);
+    let forged =
+        token.rsplit_once('.').map(|(head, _)| format!("{head}.00000000000000000000000000000000")).expect("token");
     let cases = [
         (format!("{}/v1/accounts/{}", sys.queries, uuid::Uuid::new_v4()), 404, "not_found"),
         (format!("{}/v1/accounts/not-a-uuid", sys.queries), 404, "not_found"),
@@ -143,7 +148,8 @@ async fn reads_have_etags_pages_and_problem_errors() {
         (format!("{}/v1/accounts?limit=0", sys.queries), 400, "validation_failed"),
         (format!("{}/v1/accounts?status=sleeping", sys.queries), 400, "validation_failed"),
         (format!("{}/v1/accounts?colour=red", sys.queries), 400, "validation_failed"),
-        (format!("{}/v1/accounts/{id}?after=v1.0.99999999", sys.queries), 504, "not_yet_consistent"),
+        (format!("{}/v1/accounts/{id}?after={future}", sys.queries), 504, "not_yet_consistent"),
+        (format!("{}/v1/accounts/{id}?after={forged}", sys.queries), 400, "validation_failed"),
         (format!("{}/v1/accounts/{id}?after=garbage", sys.queries), 400, "validation_failed"),
     ];
     for (url, status, code) in cases {

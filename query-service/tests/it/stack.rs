@@ -35,6 +35,7 @@ pub async fn system(consistency_wait_ms: u64) -> System {
         idempotency_window_secs: 86_400,
         kafka_linger_ms: 1,
         max_body_bytes: 16 * 1024,
+        consistency_token_key: command_service::config::DEV_TOKEN_KEY.to_owned(),
         log_format: command_service::config::LogFormat::Text,
     })
     .await
@@ -67,6 +68,7 @@ pub async fn system(consistency_wait_ms: u64) -> System {
         events_topic: stack.topic.clone(),
         http_addr: "127.0.0.1:0".parse().expect("addr"),
         consistency_wait_ms,
+        consistency_token_key: query_service::config::DEV_TOKEN_KEY.to_owned(),
         log_format: query_service::config::LogFormat::Text,
     })
     .await
