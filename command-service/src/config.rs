@@ -54,6 +54,22 @@ pub struct Config {
 }
 
 impl Config {
+    /// Defaults for everything but Kafka, Postgres and the topic, listening on
+    /// a free local port: for embedding the service in tests and tools.
+    pub fn local(kafka_brokers: &str, database_url: &str, events_topic: &str) -> Self {
+        Self::parse_from([
+            "command-service",
+            "--kafka-brokers",
+            kafka_brokers,
+            "--database-url",
+            database_url,
+            "--events-topic",
+            events_topic,
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+    }
+
     pub fn idempotency_window(&self) -> Duration {
         Duration::from_secs(self.idempotency_window_secs)
     }

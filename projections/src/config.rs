@@ -37,3 +37,23 @@ pub struct Config {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 }
+
+impl Config {
+    /// Defaults for everything but Kafka, Postgres, the topic and the group,
+    /// listening on a free local port: for embedding a worker in tests and tools.
+    pub fn local(kafka_brokers: &str, database_url: &str, events_topic: &str, group: &str) -> Self {
+        Self::parse_from([
+            "projections",
+            "--kafka-brokers",
+            kafka_brokers,
+            "--database-url",
+            database_url,
+            "--events-topic",
+            events_topic,
+            "--group",
+            group,
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+    }
+}

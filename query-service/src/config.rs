@@ -32,6 +32,20 @@ pub struct Config {
 }
 
 impl Config {
+    /// Defaults for everything but Postgres and the topic, listening on a free
+    /// local port: for embedding the service in tests and tools.
+    pub fn local(database_url: &str, events_topic: &str) -> Self {
+        Self::parse_from([
+            "query-service",
+            "--database-url",
+            database_url,
+            "--events-topic",
+            events_topic,
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+    }
+
     pub fn consistency_wait(&self) -> Duration {
         Duration::from_millis(self.consistency_wait_ms)
     }

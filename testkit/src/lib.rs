@@ -181,6 +181,16 @@ impl Drop for Process {
     }
 }
 
+/// Waits until `url` answers 200 (a service running in this process).
+pub async fn wait_url(url: &str) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.get(url).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "{url} not ready within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until `url` answers 200 and returns its JSON body.
 pub async fn wait_ready(process: &mut Process, url: &str) -> Value {
     let client = reqwest::Client::new();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use ledger_runtime::kafka;
 use sqlx::PgPool;
-use testkit::{free_port, wait_ready, LogView, Process, Stack};
+use testkit::{free_port, wait_ready, wait_url, LogView, Process, Stack};
 use uuid::Uuid;
 
 /// A projection worker process.
@@ -39,30 +39,11 @@ impl Worker {
 
 /// Starts the command service in this process, on a free port.
 pub async fn command_service(stack: &Stack) -> String {
-    let config = command_service::Config {
-        kafka_brokers: stack.broker.addr.clone(),
-        database_url: stack.db.url.clone(),
-        events_topic: stack.topic.clone(),
-        events_partitions: 8,
-        http_addr: "127.0.0.1:0".parse().expect("addr"),
-        batch_max: 512,
-        snapshot_every: 0,
-        ignore_snapshots: false,
-        idempotency_window_secs: 86_400,
-        kafka_linger_ms: 1,
-        max_body_bytes: 16 * 1024,
-        consistency_token_key: command_service::config::DEV_TOKEN_KEY.to_owned(),
-        log_format: command_service::config::LogFormat::Text,
-    };
+    let config = command_service::Config::local(&stack.broker.addr, &stack.db.url, &stack.topic);
     let app = command_service::Application::build(config).await.expect("command service builds");
     let base = format!("http://{}", app.local_addr().expect("addr"));
     tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
-        assert!(Instant::now() < deadline, "command service not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_url(&format!("{base}/readyz")).await;
     base
 }
 
