@@ -6,6 +6,9 @@
 //! starts the `projections` binary that sits next to this one, and times the
 //! workers from start to fully caught up.
 //!
+//! `loadgen commands` measures command throughput and latency over HTTP at
+//! several client counts.
+//!
 //! `loadgen startup` measures the command service's start-up on a topic of
 //! 100k commits: once with no snapshot (folds the whole log), then again
 //! after it has stored its snapshots (folds only the tail).
@@ -19,6 +22,8 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use ledger_runtime::kafka;
 use testkit::{free_port, prefill, wait_ready, Process, Stack};
+
+mod commands;
 
 #[derive(Parser)]
 #[command(name = "loadgen", about = "Ledgerline benchmarks")]
@@ -44,6 +49,18 @@ enum Bench {
         #[arg(long, default_value_t = 2000)]
         batch_max: usize,
     },
+    /// Commands/s and latency over HTTP, at each client count.
+    Commands {
+        /// Accounts the load is spread over.
+        #[arg(long, default_value_t = 1_000)]
+        accounts: usize,
+        /// Concurrent keep-alive clients, one run per value.
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
+        clients: Vec<usize>,
+        /// Seconds per run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Command-service start-up time with and without a snapshot.
     Startup {
         /// Accounts in the topic.
@@ -55,7 +72,7 @@ enum Bench {
     },
 }
 
-fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let path = std::env::current_exe()?.with_file_name(name);
     if !path.exists() {
         bail!("{} not found: build it first (cargo build --release --bins)", path.display());
@@ -175,5 +192,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Bench::Fold { accounts, deposits, workers, batch_max } => fold(accounts, deposits, workers, batch_max).await,
         Bench::Startup { accounts, deposits } => startup(accounts, deposits).await,
+        Bench::Commands { accounts, clients, seconds } => commands::run(accounts, &clients, seconds).await,
     }
 }
