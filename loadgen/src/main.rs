@@ -158,7 +158,7 @@ async fn startup(accounts: usize, deposits: u64) -> anyhow::Result<()> {
         ("DATABASE_URL".to_owned(), stack.db.url.clone()),
         ("EVENTS_TOPIC".to_owned(), stack.topic.clone()),
         ("HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}")),
-        ("SNAPSHOT_EVERY".to_owned(), "10000".to_owned()),
+        ("SNAPSHOT_EVERY".to_owned(), "5000".to_owned()),
         ("RUST_LOG".to_owned(), "warn".to_owned()),
     ];
     let url = format!("http://127.0.0.1:{port}/readyz");

@@ -33,7 +33,7 @@ impl Application {
             .connect(&config.database_url)
             .await?;
         store::migrate(&pool).await?;
-        kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, 8).await?;
+        kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, config.events_partitions).await?;
         let listener = TcpListener::bind(config.http_addr).await?;
         Ok(Self { config, listener, pool })
     }
@@ -47,7 +47,8 @@ impl Application {
     }
 
     /// Runs until `shutdown` is cancelled: finishes the current batch, commits,
-    /// leaves the group.
+    /// leaves the group. Needs a multi-threaded tokio runtime (the worker asks
+    /// the broker for log ends with a blocking call in `block_in_place`).
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let metrics = Arc::new(Metrics::new());
         let ready = Arc::new(AtomicBool::new(false));

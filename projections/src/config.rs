@@ -18,6 +18,9 @@ pub struct Config {
     /// The events topic.
     #[arg(long, env = "EVENTS_TOPIC", default_value = "ledger.events")]
     pub events_topic: String,
+    /// Partitions of the events topic if a worker starts before anyone created it.
+    #[arg(long, env = "EVENTS_PARTITIONS", default_value_t = 8)]
+    pub events_partitions: i32,
     /// Consumer group shared by all workers.
     #[arg(long, env = "PROJECTIONS_GROUP", default_value = "ledger-projections")]
     pub group: String,
