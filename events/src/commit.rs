@@ -136,14 +136,7 @@ struct RawCommit {
 
 /// The schema version written for each event type today.
 pub fn schema_version(event: &AccountEvent) -> u32 {
-    match event {
-        AccountEvent::AccountOpened(_)
-        | AccountEvent::MoneyDeposited(_)
-        | AccountEvent::MoneyWithdrawn(_)
-        | AccountEvent::AccountFrozen(_)
-        | AccountEvent::AccountUnfrozen
-        | AccountEvent::AccountClosed => 1,
-    }
+    crate::upcast::current_version(event.type_name()).expect("every event type has a current version")
 }
 
 impl Event {
@@ -177,22 +170,26 @@ fn encode_event(event: &Event) -> RawEvent {
 }
 
 fn decode_event(raw: RawEvent) -> Result<Event, DecodeError> {
-    let payload = match (raw.event_type.as_str(), raw.schema_version) {
-        ("AccountOpened", 1) => AccountEvent::AccountOpened(serde_json::from_value::<AccountOpened>(raw.data)?),
-        ("MoneyDeposited", 1) => AccountEvent::MoneyDeposited(serde_json::from_value::<MoneyMoved>(raw.data)?),
-        ("MoneyWithdrawn", 1) => AccountEvent::MoneyWithdrawn(serde_json::from_value::<MoneyMoved>(raw.data)?),
-        ("AccountFrozen", 1) => AccountEvent::AccountFrozen(serde_json::from_value::<AccountFrozen>(raw.data)?),
-        ("AccountUnfrozen", 1) => {
-            serde_json::from_value::<Empty>(raw.data)?;
+    let RawEvent { event_id, event_type, schema_version, sequence, occurred_at, data } = raw;
+    let unknown = |event_type: &str| DecodeError::UnknownEvent { event_type: event_type.to_owned(), schema_version };
+    // Old versions are upcast first; the match below only knows current ones.
+    let data = crate::upcast::upcast(&event_type, schema_version, data).ok_or_else(|| unknown(&event_type))?;
+    let payload = match event_type.as_str() {
+        "AccountOpened" => AccountEvent::AccountOpened(serde_json::from_value::<AccountOpened>(data)?),
+        "MoneyDeposited" => AccountEvent::MoneyDeposited(serde_json::from_value::<MoneyMoved>(data)?),
+        "MoneyWithdrawn" => AccountEvent::MoneyWithdrawn(serde_json::from_value::<MoneyMoved>(data)?),
+        "AccountFrozen" => AccountEvent::AccountFrozen(serde_json::from_value::<AccountFrozen>(data)?),
+        "AccountUnfrozen" => {
+            serde_json::from_value::<Empty>(data)?;
             AccountEvent::AccountUnfrozen
         }
-        ("AccountClosed", 1) => {
-            serde_json::from_value::<Empty>(raw.data)?;
+        "AccountClosed" => {
+            serde_json::from_value::<Empty>(data)?;
             AccountEvent::AccountClosed
         }
-        _ => return Err(DecodeError::UnknownEvent { event_type: raw.event_type, schema_version: raw.schema_version }),
+        _ => return Err(unknown(&event_type)),
     };
-    Ok(Event { event_id: raw.event_id, sequence: raw.sequence, occurred_at: raw.occurred_at, payload })
+    Ok(Event { event_id, sequence, occurred_at, payload })
 }
 
 mod event_list {
@@ -250,9 +247,24 @@ mod tests {
     fn the_wire_form_names_the_event_type_and_schema_version() {
         let value: Value = serde_json::from_slice(&sample().encode()).expect("json");
         assert_eq!(value["events"][0]["type"], "MoneyDeposited");
-        assert_eq!(value["events"][0]["schema_version"], 1);
+        assert_eq!(value["events"][0]["schema_version"], 2);
         assert_eq!(value["events"][0]["data"]["amount"], 500);
         assert_eq!(value["command"]["idempotency_key"], "k1");
+    }
+
+    #[test]
+    fn a_v1_deposit_from_an_old_log_folds_through_the_upcaster() {
+        let fixture = include_bytes!("../tests/fixtures/commit_money_deposited_v1.json");
+        let commit = Commit::decode(fixture).expect("a v1 fixture decodes");
+        match &commit.events[0].payload {
+            AccountEvent::MoneyDeposited(m) => {
+                assert_eq!((m.amount, m.reference.as_deref(), m.balance_after), (700, None, 700))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Re-encoded, it is written as today's version.
+        let value: Value = serde_json::from_slice(&commit.encode()).expect("json");
+        assert_eq!(value["events"][0]["schema_version"], 2);
     }
 
     #[test]

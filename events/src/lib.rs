@@ -16,6 +16,7 @@
 //! - [`fold`] — the fold rule (accepted or rejected) and a fold over accounts.
 //! - [`partition`] — Kafka-compatible murmur2 partitioning.
 //! - [`position`] — log positions and the opaque consistency token.
+//! - [`upcast`] — old event schema versions read as the current one.
 
 pub mod account;
 pub mod commit;
@@ -23,6 +24,7 @@ pub mod currency;
 pub mod fold;
 pub mod partition;
 pub mod position;
+pub mod upcast;
 
 pub use account::{apply, decide, Account, AccountEvent, Command, DomainError, Status};
 pub use commit::{CommandInfo, Commit, DecodeError, Event, Metadata};

@@ -92,3 +92,29 @@ pub fn fold(
     }
     batch
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_events_from_an_old_log_fold_into_the_read_models_through_the_upcaster() {
+        let records = vec![
+            Record {
+                offset: 0,
+                value: include_bytes!("../../events/tests/fixtures/commit_account_opened_v1.json").to_vec(),
+                timestamp_ms: None,
+            },
+            Record {
+                offset: 1,
+                value: include_bytes!("../../events/tests/fixtures/commit_money_deposited_v1.json").to_vec(),
+                timestamp_ms: None,
+            },
+        ];
+        let (decoded, ids) = decode(&records);
+        let batch = fold("t", 0, decoded, HashMap::new());
+        assert_eq!((batch.accepted.len(), batch.rejected), (2, 0));
+        let account = &batch.accounts[&ids[0]].account;
+        assert_eq!((account.balance, account.version, account.owner.as_str()), (700, 2, "legacy"));
+    }
+}
