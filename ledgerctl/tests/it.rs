@@ -44,7 +44,7 @@ async fn verify_passes_on_true_read_models_and_names_every_tampered_row_and_stat
     .await
     .expect("worker");
     let stop = CancellationToken::new();
-    tokio::spawn(worker.run_until(stop.clone()));
+    let worker_task = tokio::spawn(worker.run_until(stop.clone()));
     wait_url(&format!("{base}/readyz")).await;
 
     let client = reqwest::Client::new();
@@ -89,8 +89,10 @@ async fn verify_passes_on_true_read_models_and_names_every_tampered_row_and_stat
         assert_eq!(state["balance"], balance, "{out}");
     }
 
-    // Tamper with the read models: every difference is named and the exit code is 1.
+    // Stop the worker (while the broker is up), then tamper with the read
+    // models: every difference is named and the exit code is 1.
     stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(30), worker_task).await;
     sqlx::query("update accounts set balance = balance + 1 where id = $1::uuid")
         .bind(&id)
         .execute(&pool)

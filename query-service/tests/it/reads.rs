@@ -41,6 +41,7 @@ async fn a_read_with_the_token_of_a_write_always_shows_that_write() {
         }
     }
     assert_eq!(stale, 0, "reads that did not show their own write");
+    sys.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,7 +160,7 @@ async fn reads_have_etags_pages_and_problem_errors() {
         let body: Value = response.json().await.expect("json");
         assert_eq!(body["code"], code, "{url}");
     }
-    sys.worker.cancel();
+    sys.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,5 +170,5 @@ async fn the_served_openapi_document_is_the_committed_one() {
         reqwest::get(format!("{}/openapi.json", sys.queries)).await.expect("spec").json().await.expect("json");
     assert!(served["paths"]["/v1/accounts/{id}/entries"]["get"].is_object());
     testkit::assert_openapi_is_committed(&served, "query-service");
-    sys.worker.cancel();
+    sys.stop().await;
 }

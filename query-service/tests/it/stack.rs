@@ -7,7 +7,17 @@ pub struct System {
     pub _stack: Stack,
     pub commands: String,
     pub queries: String,
-    pub worker: CancellationToken,
+    worker: CancellationToken,
+    worker_task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl System {
+    /// Stops the projection worker while the broker is still up: a Kafka
+    /// consumer dropped after its broker is gone can block in close forever.
+    pub async fn stop(self) {
+        self.worker.cancel();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), self.worker_task).await;
+    }
 }
 
 pub async fn system(consistency_wait_ms: u64) -> System {
@@ -28,7 +38,7 @@ pub async fn system(consistency_wait_ms: u64) -> System {
     let worker = projections::Application::build(worker_config).await.expect("projections");
     let worker_url = format!("http://{}", worker.local_addr().expect("addr"));
     let worker_stop = CancellationToken::new();
-    tokio::spawn(worker.run_until(worker_stop.clone()));
+    let worker_task = tokio::spawn(worker.run_until(worker_stop.clone()));
     wait_url(&format!("{worker_url}/readyz")).await;
 
     // The read-only role the migrations created, on the test database.
@@ -40,5 +50,5 @@ pub async fn system(consistency_wait_ms: u64) -> System {
     tokio::spawn(queries.run_until(CancellationToken::new()));
     wait_url(&format!("{commands_url}/readyz")).await;
     wait_url(&format!("{queries_url}/readyz")).await;
-    System { _stack: stack, commands: commands_url, queries: queries_url, worker: worker_stop }
+    System { _stack: stack, commands: commands_url, queries: queries_url, worker: worker_stop, worker_task }
 }
