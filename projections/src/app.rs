@@ -53,12 +53,15 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let ready = Arc::new(AtomicBool::new(false));
         let (consumer, changes) = group_consumer(&self.config)?;
+        let projectors = projector::all();
+        let names = projectors.iter().map(|p| p.name()).collect();
         let worker = Worker {
             consumer,
             changes,
             pool: self.pool.clone(),
             topic: self.config.events_topic.clone(),
-            projectors: projector::all(),
+            projectors,
+            names,
             batch_max: self.config.batch_max.max(1),
             batch_wait: Duration::from_millis(self.config.batch_wait_ms),
             metrics: Arc::clone(&metrics),

@@ -46,6 +46,8 @@ pub struct Worker {
     pub pool: PgPool,
     pub topic: String,
     pub projectors: Vec<Box<dyn Projector>>,
+    /// The projectors' names, in order: the checkpoints this worker moves.
+    pub names: Vec<&'static str>,
     pub batch_max: usize,
     pub batch_wait: Duration,
     pub metrics: Arc<Metrics>,
@@ -53,8 +55,8 @@ pub struct Worker {
 }
 
 impl Worker {
-    fn names(&self) -> Vec<&'static str> {
-        self.projectors.iter().map(|p| p.name()).collect()
+    fn names(&self) -> &[&'static str] {
+        &self.names
     }
 
     /// Runs until `shutdown`; then applies what is buffered, commits, and leaves the group.
@@ -100,9 +102,8 @@ impl Worker {
                 }
             }
             Change::Assigned(assigned) => {
-                let names = self.names();
                 for p in assigned {
-                    let applied = store::checkpoint(&self.pool, &names, &self.topic, p).await?;
+                    let applied = store::checkpoint(&self.pool, self.names(), &self.topic, p).await?;
                     self.seek(p, applied);
                     parts.insert(p, Part { applied, buffer: Vec::new(), first_buffered: None, log_end: applied });
                 }
@@ -176,7 +177,7 @@ impl Worker {
                 let applied = match &error {
                     Error::LostPartition { .. } => {
                         info!(%error, "checkpoint moved: reloading it");
-                        store::checkpoint(&self.pool, &self.names(), &self.topic, partition).await.unwrap_or(from)
+                        store::checkpoint(&self.pool, self.names(), &self.topic, partition).await.unwrap_or(from)
                     }
                     _ => {
                         warn!(%error, "batch failed: retrying from the checkpoint");
@@ -206,7 +207,7 @@ impl Worker {
         for projector in &self.projectors {
             projector.apply(&mut tx, &folded).await?;
         }
-        if !store::advance(&mut tx, &self.names(), &self.topic, partition, from, to, log_end).await? {
+        if !store::advance(&mut tx, self.names(), &self.topic, partition, from, to, log_end).await? {
             tx.rollback().await?;
             return Err(Error::LostPartition { partition, expected: from });
         }
