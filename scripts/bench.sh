@@ -2,11 +2,13 @@
 # The benchmark command. Builds release binaries, then runs one benchmark of
 # `loadgen` (see `loadgen --help`). Starts its own broker and database.
 #   scripts/bench.sh fold --workers 1        # projection fold rate, 200k events
+#   scripts/bench.sh replay                  # ledgerctl replay under reads, 200k events, then verify
+#   scripts/bench.sh export                  # ledgerctl export peak memory at 200k and 1M events
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_broker
 ensure_postgres
-cargo build --release --quiet -p projections -p loadgen -p command-service -p query-service
+cargo build --release --quiet -p projections -p loadgen -p command-service -p query-service -p ledgerctl
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); broker: nisshi $(nisshi --version | awk '{print $2}') memory; rev $(git rev-parse --short HEAD)"
 exec target/release/loadgen "$@"

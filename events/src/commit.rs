@@ -149,6 +149,26 @@ impl Event {
     pub fn schema_version(&self) -> u32 {
         schema_version(&self.payload)
     }
+
+    /// Reads one event as a table such as `event_archive` stores it, through
+    /// the upcasters like any record of the log.
+    pub fn from_stored(
+        event_id: Uuid,
+        event_type: &str,
+        schema_version: u32,
+        sequence: u64,
+        occurred_at: DateTime<Utc>,
+        data: Value,
+    ) -> Result<Event, DecodeError> {
+        decode_event(RawEvent {
+            event_id,
+            event_type: event_type.to_owned(),
+            schema_version,
+            sequence,
+            occurred_at,
+            data,
+        })
+    }
 }
 
 fn encode_event(event: &Event) -> RawEvent {

@@ -26,6 +26,18 @@ pub enum Rejection {
     Malformed,
 }
 
+impl Rejection {
+    /// A stable name for tools and exports.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::VersionMismatch { .. } => "version_mismatch",
+            Rejection::BadSequence => "bad_sequence",
+            Rejection::UnknownAggregateType => "unknown_aggregate_type",
+            Rejection::Malformed => "malformed",
+        }
+    }
+}
+
 /// The fold rule's verdict on one commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {

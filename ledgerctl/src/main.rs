@@ -3,17 +3,25 @@
 //! Every subcommand reads the Kafka log itself and folds it with the fold
 //! rule of `events`, so its answers do not depend on any read model.
 //!
-//! - `verify`: re-folds the whole log and compares it with the read models;
-//!   exits 1 and names every difference.
-//! - `state-at`: an account's state as of a time or a log position.
+//! # Layout
+//! - [`export`] — accepted (and, if asked, rejected) events as NDJSON or CSV, streamed.
+//! - [`replay`] — rebuild read models in a shadow schema; swap atomically or compare.
+//! - [`verify`] — re-fold the whole log and compare it with the read models.
+//! - [`state_at`] — an account's state as of a time or a log position.
+//! - [`log`] — reading the events topic.
+
+use std::io::Write;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod export;
 mod log;
+mod replay;
 mod state_at;
 mod verify;
 
-/// Where the log and the read models are.
+/// Where the log is.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Sources {
     /// Kafka bootstrap servers.
@@ -22,6 +30,14 @@ pub struct Sources {
     /// The events topic.
     #[arg(long, env = "EVENTS_TOPIC", default_value = "ledger.events")]
     pub events_topic: String,
+}
+
+/// Where the read models are.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Database {
+    /// Postgres URL of the read models.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
+    pub database_url: String,
 }
 
 #[derive(Parser)]
@@ -33,13 +49,44 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Tool {
+    /// Stream the events of the log as NDJSON or CSV, folded by the fold rule.
+    Export {
+        #[command(flatten)]
+        sources: Sources,
+        #[command(flatten)]
+        filters: export::Filters,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "ndjson")]
+        format: export::Format,
+        /// Write here instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Rebuild read models from the log in a shadow schema, then swap them in atomically.
+    Replay {
+        #[command(flatten)]
+        sources: Sources,
+        #[command(flatten)]
+        database: Database,
+        /// Projectors to rebuild (repeat; default: all). `accounts` is always folded, as the fold state.
+        #[arg(long = "projector")]
+        projectors: Vec<String>,
+        /// Compare the rebuilt tables with the live ones and print the differences; swap nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep the swapped-out tables in the `ledger_retired` schema.
+        #[arg(long)]
+        keep_retired: bool,
+        /// Records per shadow transaction.
+        #[arg(long, default_value_t = 2000)]
+        batch_max: usize,
+    },
     /// Re-fold the whole log and compare it with every read model (exit 1 on any difference).
     Verify {
         #[command(flatten)]
         sources: Sources,
-        /// Postgres URL of the read models.
-        #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
-        database_url: String,
+        #[command(flatten)]
+        database: Database,
     },
     /// An account's state as of a time or a log position, folded from the log.
     StateAt {
@@ -59,13 +106,48 @@ enum Tool {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Tool::Verify { sources, database_url } => {
-            let differences = verify::run(&sources, &database_url).await?;
-            if differences > 0 {
-                std::process::exit(1);
+        Tool::Export { sources, filters, format, output } => {
+            let out: Box<dyn Write> = match output {
+                Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            match export::run(&sources, &filters, format, out).await {
+                Ok(lines) => {
+                    eprintln!("exported {lines} line(s)");
+                    Ok(())
+                }
+                // The reader went away (`| head`): that is the end, not a failure.
+                Err(e)
+                    if e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(e),
             }
-            Ok(())
         }
+        Tool::Replay { sources, database, projectors, dry_run, keep_retired, batch_max } => {
+            let differences = replay::run(projections::replay::Replay {
+                kafka_brokers: sources.kafka_brokers,
+                events_topic: sources.events_topic,
+                database_url: database.database_url,
+                projectors,
+                dry_run,
+                keep_retired,
+                batch_max,
+            })
+            .await?;
+            exit_on(differences)
+        }
+        Tool::Verify { sources, database } => exit_on(verify::run(&sources, &database.database_url).await?),
         Tool::StateAt { sources, account, at, offset } => state_at::run(&sources, account, at, offset).await,
     }
+}
+
+/// Exit 1 when differences were found.
+fn exit_on(differences: u64) -> anyhow::Result<()> {
+    if differences > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
 }

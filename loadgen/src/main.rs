@@ -9,6 +9,12 @@
 //! `loadgen commands` measures command throughput and latency over HTTP at
 //! several client counts.
 //!
+//! `loadgen replay` measures `ledgerctl replay` on a pre-filled topic while
+//! clients read from the query service, then runs `ledgerctl verify`.
+//!
+//! `loadgen export` measures the peak memory of `ledgerctl export` at several
+//! topic sizes.
+//!
 //! `loadgen startup` measures the command service's start-up on a topic of
 //! 100k commits: once with no snapshot (folds the whole log), then again
 //! after it has stored its snapshots (folds only the tail).
@@ -23,6 +29,7 @@ use clap::{Parser, Subcommand};
 use ledger_runtime::kafka;
 use testkit::{free_port, prefill, wait_ready, Process, Stack};
 
+mod analysts;
 mod commands;
 
 #[derive(Parser)]
@@ -61,6 +68,30 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// `ledgerctl replay` events/s on a pre-filled topic while reads go on; then `verify`.
+    Replay {
+        /// Accounts in the topic.
+        #[arg(long, default_value_t = 2_000)]
+        accounts: usize,
+        /// Deposits per account (events = accounts x (deposits + 1)).
+        #[arg(long, default_value_t = 99)]
+        deposits: u64,
+        /// Concurrent readers of the query service during the replay.
+        #[arg(long, default_value_t = 8)]
+        readers: usize,
+        /// Projectors to rebuild (default: accounts and account_entries).
+        #[arg(long, value_delimiter = ',', default_value = "accounts,account_entries")]
+        projectors: Vec<String>,
+    },
+    /// Peak memory (RSS) of `ledgerctl export` at each topic size.
+    Export {
+        /// Events in the topic, one run per value.
+        #[arg(long, value_delimiter = ',', default_value = "200000,1000000")]
+        events: Vec<u64>,
+        /// Accounts the events are spread over.
+        #[arg(long, default_value_t = 2_000)]
+        accounts: usize,
+    },
     /// Command-service start-up time with and without a snapshot.
     Startup {
         /// Accounts in the topic.
@@ -80,7 +111,24 @@ pub(crate) fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-async fn applied(pool: &sqlx::PgPool, topic: &str) -> i64 {
+/// Starts a `projections` worker process in `group` and waits until it is ready.
+pub(crate) async fn start_worker(stack: &Stack, bin: &std::path::Path, group: &str, batch_max: usize) -> Process {
+    let port = free_port();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("KAFKA_BROKERS", stack.broker.addr.clone()),
+        ("DATABASE_URL", stack.db.url.clone()),
+        ("EVENTS_TOPIC", stack.topic.clone()),
+        ("PROJECTIONS_GROUP", group.to_owned()),
+        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("BATCH_MAX", batch_max.to_string()),
+        ("RUST_LOG", "warn".to_owned()),
+    ]);
+    let mut process = Process::start(bin, env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+    wait_ready(&mut process, &format!("http://127.0.0.1:{port}/readyz")).await;
+    process
+}
+
+pub(crate) async fn applied(pool: &sqlx::PgPool, topic: &str) -> i64 {
     sqlx::query_as::<_, (Option<i64>,)>(
         "select sum(next_offset)::int8 from projection_checkpoints where projection = 'accounts' and topic = $1",
     )
@@ -106,19 +154,7 @@ async fn fold(accounts: usize, deposits: u64, workers: usize, batch_max: usize) 
     let started = Instant::now();
     let mut procs = Vec::new();
     for _ in 0..workers {
-        let port = free_port();
-        let env: HashMap<&str, String> = HashMap::from([
-            ("KAFKA_BROKERS", stack.broker.addr.clone()),
-            ("DATABASE_URL", stack.db.url.clone()),
-            ("EVENTS_TOPIC", stack.topic.clone()),
-            ("PROJECTIONS_GROUP", format!("{}-bench", stack.topic)),
-            ("HTTP_ADDR", format!("127.0.0.1:{port}")),
-            ("BATCH_MAX", batch_max.to_string()),
-            ("RUST_LOG", "warn".to_owned()),
-        ]);
-        let mut process = Process::start(&bin, env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
-        wait_ready(&mut process, &format!("http://127.0.0.1:{port}/readyz")).await;
-        procs.push(process);
+        procs.push(start_worker(&stack, &bin, &format!("{}-bench", stack.topic), batch_max).await);
     }
     let mut first_progress = None;
     loop {
@@ -192,6 +228,10 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Bench::Fold { accounts, deposits, workers, batch_max } => fold(accounts, deposits, workers, batch_max).await,
         Bench::Startup { accounts, deposits } => startup(accounts, deposits).await,
+        Bench::Replay { accounts, deposits, readers, projectors } => {
+            analysts::replay(accounts, deposits, readers, &projectors).await
+        }
+        Bench::Export { events, accounts } => analysts::export(&events, accounts).await,
         Bench::Commands { accounts, clients, seconds } => commands::run(accounts, &clients, seconds).await,
     }
 }

@@ -16,4 +16,10 @@ pub enum Error {
     /// The checkpoint moved under us: another worker owns the partition now.
     #[error("partition {partition} was taken over: checkpoint is no longer at {expected}")]
     LostPartition { partition: i32, expected: i64 },
+    /// Another replay holds the replay lock of this database.
+    #[error("another replay is running on this database")]
+    ReplayRunning,
+    /// A replay was asked for a projector this build does not have.
+    #[error("no projector named {0:?} (known: {1})")]
+    UnknownProjector(String, String),
 }

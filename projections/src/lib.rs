@@ -17,7 +17,9 @@
 //! - [`metrics`] — per projection and partition metrics.
 //! - [`projector`] — the trait a read model implements, and the list of them.
 //! - [`projectors`] — `accounts`, `account_entries`, `event_archive`.
-//! - [`store`] — the SQL: set-based writes, guarded checkpoints, migrations.
+//! - [`replay`] — rebuild read models in a shadow schema; swap or compare.
+//! - [`store`] — the SQL: set-based writes, guarded checkpoints, migrations,
+//!   and the shadow schema of a replay.
 //! - [`worker`] — the consume, batch, apply, checkpoint loop.
 
 pub mod app;
@@ -29,6 +31,7 @@ pub mod http;
 pub mod metrics;
 pub mod projector;
 pub mod projectors;
+pub mod replay;
 pub mod store;
 pub mod worker;
 

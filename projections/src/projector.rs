@@ -13,11 +13,15 @@ pub trait Projector: Send + Sync {
     /// The name of its checkpoints.
     fn name(&self) -> &'static str;
 
+    /// The tables it owns (in the live schema): what a replay rebuilds and swaps.
+    fn tables(&self) -> &'static [&'static str];
+
     /// Writes the batch's changes. Runs in the same transaction as the checkpoint.
     fn apply<'a>(&'a self, tx: &'a mut PgConnection, batch: &'a FoldedBatch) -> BoxFuture<'a, Result<(), Error>>;
 }
 
-/// Every projector a worker runs. `accounts` also holds the fold state.
+/// Every projector a worker runs, in the order they write (and so lock).
+/// `accounts` also holds the fold state.
 pub fn all() -> Vec<Box<dyn Projector>> {
     vec![
         Box::new(crate::projectors::accounts::Accounts),

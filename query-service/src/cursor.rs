@@ -1,4 +1,4 @@
-//! Opaque keyset cursors: `<kind>.<hex>`; anything else is `bad_cursor`.
+//! Opaque keyset cursors: `<kind>.<hex>[.<hex>]`; anything else is `bad_cursor`.
 
 use uuid::Uuid;
 
@@ -27,6 +27,22 @@ pub fn parse_entry(cursor: &str) -> Result<i64, Error> {
     i64::from_str_radix(hex, 16).ok().filter(|s| *s > 0).ok_or(Error::BadCursor)
 }
 
+/// A cursor over events: the `(occurred_at, event_id)` of the last one served.
+pub fn event(occurred_at: chrono::DateTime<chrono::Utc>, id: Uuid) -> String {
+    format!("t1.{:x}.{}", occurred_at.timestamp_micros(), id.simple())
+}
+
+pub fn parse_event(cursor: &str) -> Result<(chrono::DateTime<chrono::Utc>, Uuid), Error> {
+    let rest = cursor.strip_prefix("t1.").ok_or(Error::BadCursor)?;
+    let (micros, id) = rest.split_once('.').ok_or(Error::BadCursor)?;
+    let micros = i64::from_str_radix(micros, 16).map_err(|_| Error::BadCursor)?;
+    let at = chrono::DateTime::from_timestamp_micros(micros).ok_or(Error::BadCursor)?;
+    if id.len() != 32 {
+        return Err(Error::BadCursor);
+    }
+    Ok((at, Uuid::try_parse(id).map_err(|_| Error::BadCursor)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +57,11 @@ mod tests {
         }
         for bad in ["", "e1.", "e1.-1", "e1.zz", "a1.5"] {
             assert!(matches!(parse_entry(bad), Err(Error::BadCursor)), "{bad}");
+        }
+        let at = chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).expect("time");
+        assert_eq!(parse_event(&event(at, id)).ok(), Some((at, id)));
+        for bad in ["", "t1.", "t1.zz.00", "t1.5", &format!("t1.5.{}x", id.simple()), "a1.5"] {
+            assert!(matches!(parse_event(bad), Err(Error::BadCursor)), "{bad}");
         }
     }
 }

@@ -12,6 +12,9 @@ pub enum Error {
     NotYetConsistent(u64),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// An archived event this build cannot read (written by a newer one).
+    #[error("archived event: {0}")]
+    Decode(#[from] events::DecodeError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }

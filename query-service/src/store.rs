@@ -41,6 +41,85 @@ pub struct EntryView {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// One archived event, as `/v1/events` serves it.
+#[derive(Debug, Serialize, FromRow, ToSchema)]
+#[schema(as = ArchivedEvent)]
+pub struct EventView {
+    pub event_id: Uuid,
+    pub commit_id: Uuid,
+    pub aggregate_type: String,
+    pub aggregate_id: Uuid,
+    pub sequence: i64,
+    #[serde(rename = "type")]
+    #[schema(example = "MoneyDeposited")]
+    pub event_type: String,
+    /// The current schema version of the type: older events are upcast.
+    pub schema_version: i32,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    pub partition: i32,
+    pub offset: i64,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// What `/v1/events` filters on; `after` is the keyset position `(occurred_at, event_id)`.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub aggregate_id: Option<Uuid>,
+    pub event_type: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+}
+
+const EVENTS_SQL: &str = "select event_id, commit_id, aggregate_type, aggregate_id, sequence, event_type,
+        schema_version, data, partition, \"offset\", occurred_at
+   from event_archive
+  where ($1::uuid is null or aggregate_id = $1) and ($2::text is null or event_type = $2)
+    and ($3::timestamptz is null or occurred_at >= $3) and ($4::timestamptz is null or occurred_at < $4)
+    and ($5::timestamptz is null or (occurred_at, event_id) > ($5, $6::uuid))
+  order by occurred_at, event_id
+  limit $7";
+
+/// Events in `(occurred_at, event_id)` order; `limit` rows at most.
+pub fn events(
+    pool: &PgPool,
+    filter: EventFilter,
+    limit: i64,
+) -> impl futures::Stream<Item = Result<EventView, sqlx::Error>> + '_ {
+    let (at, id) = filter.after.unzip();
+    sqlx::query_as(EVENTS_SQL)
+        .bind(filter.aggregate_id)
+        .bind(filter.event_type)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(at)
+        .bind(id)
+        .bind(limit)
+        .fetch(pool)
+}
+
+/// An archived event of one account, for folding its history.
+#[derive(Debug, FromRow)]
+pub struct StoredEvent {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub sequence: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub data: serde_json::Value,
+}
+
+/// An account's archived events in sequence order.
+pub fn account_events(pool: &PgPool, id: Uuid) -> impl futures::Stream<Item = Result<StoredEvent, sqlx::Error>> + '_ {
+    sqlx::query_as(
+        "select event_id, event_type, schema_version, sequence, occurred_at, data
+           from event_archive where aggregate_id = $1 order by sequence",
+    )
+    .bind(id)
+    .fetch(pool)
+}
+
 const ACCOUNT_COLUMNS: &str = "id, owner, currency, balance, overdraft_limit, status, version, opened_at, updated_at";
 
 pub async fn account(pool: &PgPool, id: Uuid) -> Result<Option<AccountView>, Error> {

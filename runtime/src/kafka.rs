@@ -106,6 +106,8 @@ pub fn reader(brokers: &str) -> Result<StreamConsumer, Error> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "10")
+        // Bounds the prefetch queue, so a reader of a long topic stays small.
+        .set("queued.max.messages.kbytes", "16384")
         .create()
         .map_err(Error::from)
 }
@@ -118,37 +120,61 @@ pub async fn read_ranges(
     ranges: &[(i32, i64, i64)],
     mut on_record: impl FnMut(i32, i64, &[u8]),
 ) -> Result<(), Error> {
-    let mut assignment = TopicPartitionList::new();
-    let mut remaining = 0usize;
-    let mut ends = std::collections::HashMap::new();
-    for &(partition, from, to) in ranges {
-        if from < to {
-            assignment.add_partition_offset(topic, partition, Offset::Offset(from)).map_err(Error::from)?;
-            ends.insert(partition, to);
-            remaining += 1;
-        }
+    let mut reader = RangeReader::assign(consumer, topic, ranges)?;
+    while let Some(message) = reader.next().await? {
+        on_record(message.partition(), message.offset(), message.payload().unwrap_or_default());
     }
-    if remaining == 0 {
-        return Ok(());
-    }
-    consumer.assign(&assignment).map_err(Error::from)?;
-    while remaining > 0 {
-        let message = tokio::time::timeout(READ_STALL_TIMEOUT, consumer.recv())
-            .await
-            .map_err(|_| Error::Topic("timed out reading the events topic".into()))?
-            .map_err(Error::from)?;
-        let partition = message.partition();
-        let offset = message.offset();
-        let Some(&to) = ends.get(&partition) else { continue };
-        if offset >= to {
-            continue;
-        }
-        on_record(partition, offset, message.payload().unwrap_or_default());
-        if offset + 1 >= to {
-            ends.insert(partition, i64::MIN);
-            remaining -= 1;
-        }
-    }
-    consumer.unassign().map_err(Error::from)?;
     Ok(())
+}
+
+/// A reader of partition ranges: each partition in offset order, partitions
+/// interleaved as the broker serves them. Nothing is buffered here beyond the
+/// client's own fetch queue, so memory does not grow with the range.
+pub struct RangeReader<'a> {
+    consumer: &'a StreamConsumer,
+    ends: std::collections::HashMap<i32, i64>,
+    remaining: usize,
+}
+
+impl<'a> RangeReader<'a> {
+    /// Assigns the consumer to `(partition, from, to)` ranges; empty ones are skipped.
+    pub fn assign(consumer: &'a StreamConsumer, topic: &str, ranges: &[(i32, i64, i64)]) -> Result<Self, Error> {
+        let mut assignment = TopicPartitionList::new();
+        let mut ends = std::collections::HashMap::new();
+        for &(partition, from, to) in ranges {
+            if from < to {
+                assignment.add_partition_offset(topic, partition, Offset::Offset(from)).map_err(Error::from)?;
+                ends.insert(partition, to);
+            }
+        }
+        let remaining = ends.len();
+        if remaining > 0 {
+            consumer.assign(&assignment).map_err(Error::from)?;
+        }
+        Ok(Self { consumer, ends, remaining })
+    }
+
+    /// The next record of a range, or `None` when every range is read.
+    pub async fn next(&mut self) -> Result<Option<rdkafka::message::BorrowedMessage<'a>>, Error> {
+        while self.remaining > 0 {
+            let message = tokio::time::timeout(READ_STALL_TIMEOUT, self.consumer.recv())
+                .await
+                .map_err(|_| Error::Topic("timed out reading the events topic".into()))?
+                .map_err(Error::from)?;
+            let (partition, offset) = (message.partition(), message.offset());
+            let Some(&to) = self.ends.get(&partition) else { continue };
+            if offset >= to {
+                continue;
+            }
+            if offset + 1 >= to {
+                self.ends.insert(partition, i64::MIN);
+                self.remaining -= 1;
+                if self.remaining == 0 {
+                    self.consumer.unassign().map_err(Error::from)?;
+                }
+            }
+            return Ok(Some(message));
+        }
+        Ok(None)
+    }
 }

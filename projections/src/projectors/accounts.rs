@@ -17,6 +17,10 @@ impl Projector for Accounts {
         "accounts"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["accounts"]
+    }
+
     fn apply<'a>(&'a self, tx: &'a mut PgConnection, batch: &'a FoldedBatch) -> BoxFuture<'a, Result<(), Error>> {
         async move { store::upsert_accounts(tx, &batch.accounts).await }.boxed()
     }

@@ -16,6 +16,10 @@ impl Projector for Archive {
         "event_archive"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["event_archive"]
+    }
+
     fn apply<'a>(&'a self, tx: &'a mut PgConnection, batch: &'a FoldedBatch) -> BoxFuture<'a, Result<(), Error>> {
         async move { store::insert_archive(tx, batch).await }.boxed()
     }

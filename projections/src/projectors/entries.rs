@@ -18,6 +18,10 @@ impl Projector for Entries {
         "account_entries"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["account_entries"]
+    }
+
     fn apply<'a>(&'a self, tx: &'a mut PgConnection, batch: &'a FoldedBatch) -> BoxFuture<'a, Result<(), Error>> {
         let mut rows = Vec::new();
         for accepted in &batch.accepted {

@@ -78,7 +78,7 @@ pub struct EntryPage {
     next_cursor: Option<String>,
 }
 
-fn limit(requested: Option<i64>) -> Result<i64, Error> {
+pub(super) fn limit(requested: Option<i64>) -> Result<i64, Error> {
     match requested {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
@@ -86,11 +86,11 @@ fn limit(requested: Option<i64>) -> Result<i64, Error> {
     }
 }
 
-fn account_id(raw: &str) -> Result<Uuid, Error> {
+pub(super) fn account_id(raw: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(raw).map_err(|_| Error::NotFound("no such account"))
 }
 
-fn with_lag(mut response: Response, lag: Option<i64>) -> Response {
+pub(super) fn with_lag(mut response: Response, lag: Option<i64>) -> Response {
     if let Some(lag) = lag {
         response.headers_mut().insert(LAG_HEADER, HeaderValue::from(lag));
     }

@@ -1,6 +1,8 @@
 //! The read API: routes, parameters, and the mapping of errors to problem+json.
 
 mod accounts;
+mod events;
+mod history;
 mod openapi;
 mod params;
 mod problem;
@@ -23,6 +25,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts", get(accounts::list))
         .route("/v1/accounts/{id}", get(accounts::one))
         .route("/v1/accounts/{id}/entries", get(accounts::entries))
+        .route("/v1/accounts/{id}/history", get(history::as_of))
+        .route("/v1/events", get(events::list))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))

@@ -6,7 +6,9 @@ use ledger_runtime::problem::ProblemDoc;
 use utoipa::{IntoParams, IntoResponses, OpenApi};
 
 use super::accounts::{AccountPage, EntryPage};
-use crate::store::{AccountView, EntryView};
+use super::events::EventPage;
+use super::history::AccountAsOf;
+use crate::store::{AccountView, EntryView, EventView};
 
 /// Read-your-writes.
 #[derive(IntoParams)]
@@ -40,11 +42,29 @@ pub enum ReadErrors {
     info(
         title = "Ledgerline query API",
         version = "1",
-        description = "Read-only views of accounts, folded from the events log by the projection workers. \
+        description = "Read-only views of accounts, folded from the events log by the projection workers, \
+                       and the archive of accepted events for analysts. \
                        Send a command's consistency_token to read your own write."
     ),
-    paths(super::accounts::one, super::accounts::list, super::accounts::entries, super::healthz, super::readyz),
-    components(schemas(AccountView, EntryView, AccountPage, EntryPage, ProblemDoc))
+    paths(
+        super::accounts::one,
+        super::accounts::list,
+        super::accounts::entries,
+        super::history::as_of,
+        super::events::list,
+        super::healthz,
+        super::readyz
+    ),
+    components(schemas(
+        AccountView,
+        EntryView,
+        AccountPage,
+        EntryPage,
+        AccountAsOf,
+        EventView,
+        EventPage,
+        ProblemDoc
+    ))
 )]
 pub struct ApiDoc;
 

@@ -1,5 +1,8 @@
 //! SQL of the projection workers: read-model writes (set-based, `unnest`) and
-//! guarded checkpoints. Lowercase SQL, binds only.
+//! guarded checkpoints. Lowercase SQL, binds only. The shadow schema of a
+//! replay is in [`shadow`].
+
+pub mod shadow;
 
 use std::collections::HashMap;
 
@@ -15,10 +18,14 @@ use crate::error::Error;
 pub const CHECKPOINT_CHANNEL: &str = "ledger_checkpoints";
 
 pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
+    migrate_connection(&mut *pool.acquire().await?).await
+}
+
+pub async fn migrate_connection(conn: &mut PgConnection) -> Result<(), Error> {
     // Several crates migrate the same database: each ignores the others' versions.
     let mut migrator = sqlx::migrate!("./migrations");
     migrator.set_ignore_missing(true);
-    migrator.run(pool).await?;
+    migrator.run(conn).await?;
     Ok(())
 }
 

@@ -1,0 +1,7 @@
+//! `ledgerctl` and the analyst endpoints against a real broker, real workers
+//! and real read models.
+
+mod common;
+mod export;
+mod replay;
+mod verify;

@@ -1,0 +1,113 @@
+//! SQL of a replay: the shadow schema, the live checkpoints it chases, the
+//! atomic swap, and the comparison of a dry run.
+//!
+//! Table and schema names are identifiers, which Postgres cannot bind; they
+//! come only from the projectors' `tables()` and the constants below, never
+//! from input.
+
+use std::collections::HashMap;
+
+use sqlx::{PgConnection, Postgres, Transaction};
+
+use crate::error::Error;
+
+/// Where a replay builds its tables.
+pub const SHADOW: &str = "ledger_shadow";
+/// Where the swapped-out live tables go (dropped after the swap unless kept).
+pub const RETIRED: &str = "ledger_retired";
+/// The schema of the live read models.
+pub const LIVE: &str = "public";
+/// Advisory lock key: one replay per database at a time.
+const REPLAY_LOCK: i64 = 0x0001_ed9e_71e7_e91a;
+
+/// Takes the replay lock for the life of `conn`; false if another replay holds it.
+pub async fn try_lock(conn: &mut PgConnection) -> Result<bool, Error> {
+    let (locked,): (bool,) =
+        sqlx::query_as("select pg_try_advisory_lock($1)").bind(REPLAY_LOCK).fetch_one(conn).await?;
+    Ok(locked)
+}
+
+/// A fresh shadow schema holding empty copies (columns, keys, indexes) of `tables`.
+pub async fn create(conn: &mut PgConnection, tables: &[&str]) -> Result<(), Error> {
+    sqlx::query(&format!("drop schema if exists {SHADOW} cascade")).execute(&mut *conn).await?;
+    sqlx::query(&format!("create schema {SHADOW}")).execute(&mut *conn).await?;
+    for table in tables {
+        sqlx::query(&format!("create table {SHADOW}.{table} (like {LIVE}.{table} including all)"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Makes unqualified table names on `conn` resolve to the shadow first, so the
+/// projectors' own SQL writes the shadow.
+pub async fn use_shadow(conn: &mut PgConnection) -> Result<(), Error> {
+    sqlx::query(&format!("set search_path to {SHADOW}, {LIVE}")).execute(conn).await?;
+    Ok(())
+}
+
+pub async fn drop_schema(conn: &mut PgConnection, schema: &str) -> Result<(), Error> {
+    sqlx::query(&format!("drop schema if exists {schema} cascade")).execute(conn).await?;
+    Ok(())
+}
+
+/// Per partition, the lowest live checkpoint of `names`: where the live read models are.
+pub async fn live_checkpoints(
+    conn: &mut PgConnection,
+    topic: &str,
+    names: &[&str],
+) -> Result<HashMap<i32, i64>, Error> {
+    let rows: Vec<(i32, i64)> = sqlx::query_as(
+        "select partition, min(next_offset)::int8 from public.projection_checkpoints
+          where topic = $1 and projection = any($2) group by partition",
+    )
+    .bind(topic)
+    .bind(names)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Freezes the live read models: workers cannot commit until `tx` ends. With
+/// `swap`, readers of `tables` wait too (the swap needs them exclusively).
+/// Locks are taken in the order workers take them, so neither side deadlocks.
+pub async fn freeze(tx: &mut Transaction<'_, Postgres>, tables: &[&str], swap: bool) -> Result<(), Error> {
+    sqlx::query("set local lock_timeout = '30s'").execute(&mut **tx).await?;
+    if swap {
+        let list: Vec<String> = tables.iter().map(|t| format!("{LIVE}.{t}")).collect();
+        sqlx::query(&format!("lock table {} in access exclusive mode", list.join(", "))).execute(&mut **tx).await?;
+    }
+    sqlx::query("lock table public.projection_checkpoints in exclusive mode").execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Moves the live `tables` out to the retired schema and the shadow ones in, in `tx`.
+pub async fn swap(tx: &mut Transaction<'_, Postgres>, tables: &[&str]) -> Result<(), Error> {
+    sqlx::query(&format!("drop schema if exists {RETIRED} cascade")).execute(&mut **tx).await?;
+    sqlx::query(&format!("create schema {RETIRED}")).execute(&mut **tx).await?;
+    for table in tables {
+        sqlx::query(&format!("alter table {LIVE}.{table} set schema {RETIRED}")).execute(&mut **tx).await?;
+        sqlx::query(&format!("alter table {SHADOW}.{table} set schema {LIVE}")).execute(&mut **tx).await?;
+        sqlx::query(&format!("grant select on {LIVE}.{table} to ledger_query")).execute(&mut **tx).await?;
+    }
+    sqlx::query(&format!("drop schema {SHADOW} cascade")).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Rows of `table` that are in `left` and not in `right` (as many times as they
+/// differ): how many, and the first `sample` as JSON.
+pub async fn missing_from(
+    conn: &mut PgConnection,
+    table: &str,
+    left: &str,
+    right: &str,
+    sample: i64,
+) -> Result<(i64, Vec<String>), Error> {
+    let only = format!("select * from {left}.{table} except all select * from {right}.{table}");
+    let (count,): (i64,) = sqlx::query_as(&format!("select count(*) from ({only}) d")).fetch_one(&mut *conn).await?;
+    let rows: Vec<(String,)> = sqlx::query_as(&format!("select to_jsonb(d)::text from ({only}) d limit $1"))
+        .bind(sample)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((count, rows.into_iter().map(|(r,)| r).collect()))
+}
