@@ -49,6 +49,7 @@ impl Writers {
             idempotency_key: headers.idempotency_key,
             if_match: headers.if_match,
             metadata: headers.metadata,
+            owner: headers.owner,
             reply,
         };
         let shutting_down = || Refusal::Unavailable("the service is shutting down".into());
@@ -64,6 +65,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Signs the consistency tokens handed to clients.
     pub token_key: Arc<[u8]>,
+    /// Checks bearer tokens.
+    pub auth: ledger_runtime::auth::Authenticator,
+    /// Commands per client.
+    pub rate_limit: ledger_runtime::rate_limit::RateLimit,
 }
 
 /// A built, not yet running, command service.
@@ -73,10 +78,12 @@ pub struct Application {
     pool: PgPool,
     producer: Arc<FutureProducer>,
     partitions: i32,
+    auth: ledger_runtime::auth::Authenticator,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, Error> {
+        let auth = ledger_runtime::auth::Authenticator::new(&config.auth)?;
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
@@ -88,7 +95,7 @@ impl Application {
         let producer =
             Arc::new(kafka::producer(&config.kafka_brokers, "ledger-command-service", config.kafka_linger_ms)?);
         let listener = TcpListener::bind(config.http_addr).await?;
-        Ok(Self { config, listener, pool, producer, partitions })
+        Ok(Self { config, listener, pool, producer, partitions, auth })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -100,13 +107,18 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = shutdown::signal();
         let writers = Arc::new(Writers::default());
-        if self.config.consistency_token_key == crate::config::DEV_TOKEN_KEY {
+        if self.config.consistency_token_key.expose() == crate::config::DEV_TOKEN_KEY {
             warn!("CONSISTENCY_TOKEN_KEY is not set: using the development key; set it in any shared deployment");
         }
         let state = AppState {
             writers: Arc::clone(&writers),
             max_body_bytes: self.config.max_body_bytes,
-            token_key: self.config.consistency_token_key.as_bytes().into(),
+            token_key: self.config.consistency_token_key.expose().as_bytes().into(),
+            auth: self.auth.clone(),
+            rate_limit: ledger_runtime::rate_limit::RateLimit::per_second(
+                self.config.rate_limit_per_second,
+                self.config.rate_limit_burst,
+            ),
         };
         info!(addr = %self.listener.local_addr()?, partitions = self.partitions, "command service listening");
         let server =

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use ledger_runtime::secret::Secret;
 pub use ledger_runtime::telemetry::LogFormat;
 pub use ledger_runtime::DEV_TOKEN_KEY;
 
@@ -47,7 +48,15 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Key that signs consistency tokens; the query service needs the same one.
     #[arg(long, env = "CONSISTENCY_TOKEN_KEY", default_value = DEV_TOKEN_KEY, hide_default_value = true)]
-    pub consistency_token_key: String,
+    pub consistency_token_key: Secret,
+    /// Commands per second each client (token `sub`) may send, sustained.
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 1000)]
+    pub rate_limit_per_second: u32,
+    /// Commands a client may send in a burst above the sustained rate.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 2000)]
+    pub rate_limit_burst: u32,
+    #[command(flatten)]
+    pub auth: ledger_runtime::auth::AuthArgs,
     /// Log format: text for people, json for machines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -55,9 +64,10 @@ pub struct Config {
 
 impl Config {
     /// Defaults for everything but Kafka, Postgres and the topic, listening on
-    /// a free local port: for embedding the service in tests and tools.
+    /// a free local port, tokens signed with `TEST_JWT_SECRET`: for embedding
+    /// the service in tests and tools.
     pub fn local(kafka_brokers: &str, database_url: &str, events_topic: &str) -> Self {
-        Self::parse_from([
+        let mut config = Self::parse_from([
             "command-service",
             "--kafka-brokers",
             kafka_brokers,
@@ -67,7 +77,9 @@ impl Config {
             events_topic,
             "--http-addr",
             "127.0.0.1:0",
-        ])
+        ]);
+        config.auth = ledger_runtime::auth::AuthArgs::hs256(ledger_runtime::TEST_JWT_SECRET);
+        config
     }
 
     pub fn idempotency_window(&self) -> Duration {

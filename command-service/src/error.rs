@@ -18,6 +18,8 @@ pub enum Error {
     Snapshot(#[from] serde_json::Error),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Auth(#[from] ledger_runtime::auth::AuthError),
 }
 
 /// Why a command got no commit. Cheap to clone: one outcome can answer several
@@ -40,4 +42,7 @@ pub enum Refusal {
     PayloadTooLarge,
     #[error("request body must be application/json")]
     UnsupportedMediaType,
+    /// The token's roles or subject do not allow this command.
+    #[error("{0}")]
+    Forbidden(&'static str),
 }

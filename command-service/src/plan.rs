@@ -20,6 +20,8 @@ pub struct Request {
     pub idempotency_key: Option<String>,
     pub if_match: Option<u64>,
     pub metadata: Metadata,
+    /// The client the account must belong to (`None`: no ownership check).
+    pub owner: Option<String>,
     pub reply: oneshot::Sender<Outcome>,
 }
 
@@ -63,6 +65,15 @@ pub fn plan(state: &PartitionState, batch: &[Request]) -> Plan {
     let mut plan = Plan { decisions: Vec::with_capacity(batch.len()), commits: Vec::new(), has_refusals: false };
     for request in batch {
         let id = request.account_id;
+        // Another client's account does not exist, as far as this one can tell:
+        // checked before anything else, idempotent replays included.
+        if let Some(owner) = request.owner.as_deref() {
+            let current = overlay.get(&id).or_else(|| state.account(&id));
+            if current.is_some_and(|a| a.version > 0 && a.owner != owner) {
+                plan.decisions.push(Decision::Answer(Err(Refusal::Domain(events::DomainError::NotFound))));
+                continue;
+            }
+        }
         let print = request.idempotency_key.as_ref().map(|_| fingerprint(&request.command)).unwrap_or_default();
         if let Some(key) = request.idempotency_key.as_deref() {
             if let Some(record) = state.key(&id, key) {

@@ -10,6 +10,7 @@ use crate::state::PartitionState;
 fn request(account_id: Uuid, command: Command, key: Option<&str>) -> Request {
     let (reply, _) = oneshot::channel();
     Request {
+        owner: None,
         account_id,
         command,
         idempotency_key: key.map(str::to_owned),

@@ -8,6 +8,7 @@
 //! - [`replay`] — rebuild read models in a shadow schema; swap atomically or compare.
 //! - [`verify`] — re-fold the whole log and compare it with the read models.
 //! - [`state_at`] — an account's state as of a time or a log position.
+//! - `token` — mints a development bearer token (HS256, `JWT_SECRET`).
 //! - [`log`] — reading the events topic.
 
 use std::io::Write;
@@ -88,6 +89,27 @@ enum Tool {
         #[command(flatten)]
         database: Database,
     },
+    /// Mint a development bearer token (HS256 with JWT_SECRET) and print it.
+    Token {
+        /// The subject: for a client, the owner of its accounts.
+        #[arg(long)]
+        sub: String,
+        /// A role to grant (repeat for several).
+        #[arg(long = "role", required = true, value_parser = ["client", "analyst", "ops"])]
+        roles: Vec<String>,
+        /// Seconds the token is valid.
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: i64,
+        /// The HS256 secret the services check.
+        #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+        jwt_secret: ledger_runtime::secret::Secret,
+        /// `iss` (must match the services' JWT_ISSUER).
+        #[arg(long, env = "JWT_ISSUER", default_value = "ledgerline")]
+        issuer: String,
+        /// `aud` (must match the services' JWT_AUDIENCE).
+        #[arg(long, env = "JWT_AUDIENCE", default_value = "ledgerline")]
+        audience: String,
+    },
     /// An account's state as of a time or a log position, folded from the log.
     StateAt {
         #[command(flatten)]
@@ -141,6 +163,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Tool::Verify { sources, database } => exit_on(verify::run(&sources, &database.database_url).await?),
         Tool::StateAt { sources, account, at, offset } => state_at::run(&sources, account, at, offset).await,
+        Tool::Token { sub, roles, ttl_secs, jwt_secret, issuer, audience } => {
+            let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+            let mut claims = ledger_runtime::auth::claims(&sub, &roles, ttl_secs);
+            (claims.iss, claims.aud) = (issuer, audience);
+            println!("{}", ledger_runtime::auth::mint_hs256(jwt_secret.expose(), &claims));
+            Ok(())
+        }
     }
 }
 

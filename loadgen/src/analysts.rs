@@ -60,6 +60,7 @@ pub async fn replay(accounts: usize, deposits: u64, readers: usize, projectors: 
         ("EVENTS_TOPIC".to_owned(), stack.topic.clone()),
         ("HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}")),
         ("RUST_LOG".to_owned(), "warn".to_owned()),
+        ("JWT_SECRET".to_owned(), ledger_runtime::TEST_JWT_SECRET.to_owned()),
     ];
     let mut queries = Process::start(sibling("query-service")?, env);
     wait_ready(&mut queries, &format!("http://127.0.0.1:{port}/readyz")).await;
@@ -69,7 +70,7 @@ pub async fn replay(accounts: usize, deposits: u64, readers: usize, projectors: 
     let mut tasks = Vec::new();
     for n in 0..readers {
         let (reads, stop, ids) = (reads.clone(), stop.clone(), ids.clone());
-        let client = reqwest::Client::new();
+        let client = testkit::client("bench-analyst", &["analyst"]);
         tasks.push(tokio::spawn(async move {
             let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ (n as u64 + 1);
             while !stop.is_cancelled() {

@@ -24,14 +24,20 @@ pub async fn run(accounts: usize, clients: &[usize], seconds: u64) -> anyhow::Re
         ("EVENTS_TOPIC".to_owned(), stack.topic.clone()),
         ("HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}")),
         ("RUST_LOG".to_owned(), "warn".to_owned()),
+        ("JWT_SECRET".to_owned(), ledger_runtime::TEST_JWT_SECRET.to_owned()),
+        // Every bench client uses one identity; the per-client limit would cap the run.
+        ("RATE_LIMIT_PER_SECOND".to_owned(), "10000000".to_owned()),
+        ("RATE_LIMIT_BURST".to_owned(), "10000000".to_owned()),
     ];
     let base = format!("http://127.0.0.1:{port}");
     let mut process = Process::start(&bin, env);
     wait_ready(&mut process, &format!("{base}/readyz")).await;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
+    let mut auth = reqwest::header::HeaderMap::new();
+    auth.insert(reqwest::header::AUTHORIZATION, format!("Bearer {}", testkit::token("bench", &["client"])).parse()?);
+    let http = reqwest::Client::builder().pool_max_idle_per_host(1024).default_headers(auth).build()?;
     let mut ids = Vec::with_capacity(accounts);
-    for i in 0..accounts {
-        let body = json!({"owner": format!("bench-{i}"), "currency": "EUR"});
+    for _ in 0..accounts {
+        let body = json!({"currency": "EUR"});
         let answer: serde_json::Value =
             http.post(format!("{base}/v1/accounts")).json(&body).send().await?.json().await?;
         ids.push(answer["account_id"].as_str().unwrap_or_default().to_owned());

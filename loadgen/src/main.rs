@@ -122,6 +122,7 @@ pub(crate) async fn start_worker(stack: &Stack, bin: &std::path::Path, group: &s
         ("HTTP_ADDR", format!("127.0.0.1:{port}")),
         ("BATCH_MAX", batch_max.to_string()),
         ("RUST_LOG", "warn".to_owned()),
+        ("JWT_SECRET", ledger_runtime::TEST_JWT_SECRET.to_owned()),
     ]);
     let mut process = Process::start(bin, env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
     wait_ready(&mut process, &format!("http://127.0.0.1:{port}/readyz")).await;
@@ -195,6 +196,7 @@ async fn startup(accounts: usize, deposits: u64) -> anyhow::Result<()> {
         ("EVENTS_TOPIC".to_owned(), stack.topic.clone()),
         ("HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}")),
         ("SNAPSHOT_EVERY".to_owned(), "5000".to_owned()),
+        ("JWT_SECRET".to_owned(), ledger_runtime::TEST_JWT_SECRET.to_owned()),
         ("RUST_LOG".to_owned(), "warn".to_owned()),
     ];
     let url = format!("http://127.0.0.1:{port}/readyz");

@@ -23,10 +23,12 @@ pub struct Application {
     config: Config,
     listener: TcpListener,
     pool: PgPool,
+    auth: ledger_runtime::auth::Authenticator,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, Error> {
+        let auth = ledger_runtime::auth::Authenticator::new(&config.auth)?;
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
@@ -35,7 +37,7 @@ impl Application {
         store::migrate(&pool).await?;
         kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, config.events_partitions).await?;
         let listener = TcpListener::bind(config.http_addr).await?;
-        Ok(Self { config, listener, pool })
+        Ok(Self { config, listener, pool, auth })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -68,7 +70,7 @@ impl Application {
             ready: Arc::clone(&ready),
         };
         info!(addr = %self.listener.local_addr()?, group = %self.config.group, "projection worker starting");
-        let ops = router(OpsState { metrics, ready });
+        let ops = router(OpsState { metrics, ready, auth: self.auth.clone() });
         let server = axum::serve(self.listener, ops).with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let server = tokio::spawn(async move { server.await });
         let result = worker.run(shutdown.clone()).await;

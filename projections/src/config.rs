@@ -36,6 +36,9 @@ pub struct Config {
     /// Kafka consumer session timeout: how soon the group notices a dead worker.
     #[arg(long, env = "SESSION_TIMEOUT_MS", default_value_t = 10_000)]
     pub session_timeout_ms: u32,
+    /// Bearer tokens for `/metrics` (role `ops`).
+    #[command(flatten)]
+    pub auth: ledger_runtime::auth::AuthArgs,
     /// Log format: text for people, json for machines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -43,9 +46,10 @@ pub struct Config {
 
 impl Config {
     /// Defaults for everything but Kafka, Postgres, the topic and the group,
-    /// listening on a free local port: for embedding a worker in tests and tools.
+    /// listening on a free local port, tokens signed with `TEST_JWT_SECRET`:
+    /// for embedding a worker in tests and tools.
     pub fn local(kafka_brokers: &str, database_url: &str, events_topic: &str, group: &str) -> Self {
-        Self::parse_from([
+        let mut config = Self::parse_from([
             "projections",
             "--kafka-brokers",
             kafka_brokers,
@@ -57,6 +61,8 @@ impl Config {
             group,
             "--http-addr",
             "127.0.0.1:0",
-        ])
+        ]);
+        config.auth = ledger_runtime::auth::AuthArgs::hs256(ledger_runtime::TEST_JWT_SECRET);
+        config
     }
 }

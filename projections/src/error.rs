@@ -16,6 +16,8 @@ pub enum Error {
     /// The checkpoint moved under us: another worker owns the partition now.
     #[error("partition {partition} was taken over: checkpoint is no longer at {expected}")]
     LostPartition { partition: i32, expected: i64 },
+    #[error(transparent)]
+    Auth(#[from] ledger_runtime::auth::AuthError),
     /// Another replay holds the replay lock of this database.
     #[error("another replay is running on this database")]
     ReplayRunning,

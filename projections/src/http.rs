@@ -8,6 +8,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use ledger_runtime::auth::{Principal, Role};
 use ledger_runtime::problem::problem;
 
 use crate::metrics::Metrics;
@@ -16,6 +17,7 @@ use crate::metrics::Metrics;
 pub struct OpsState {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
+    pub auth: ledger_runtime::auth::Authenticator,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -24,6 +26,7 @@ pub fn router(state: OpsState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(ledger_runtime::problem::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.auth.clone(), ledger_runtime::auth::require_token))
         .with_state(state)
 }
 
@@ -36,7 +39,11 @@ async fn readyz(State(state): State<OpsState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<OpsState>) -> Response {
+/// Metrics, for tokens with the `ops` role.
+async fn metrics(State(state): State<OpsState>, principal: Principal) -> Response {
+    if let Err(refused) = principal.require_any(&[Role::Ops]) {
+        return refused.into_response();
+    }
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     ([(header::CONTENT_TYPE, content_type)], state.metrics.render()).into_response()
 }

@@ -26,6 +26,8 @@ pub struct AppState {
     pub consistency_wait: Duration,
     /// Checks the signature of consistency tokens.
     pub token_key: std::sync::Arc<[u8]>,
+    /// Checks bearer tokens.
+    pub auth: ledger_runtime::auth::Authenticator,
 }
 
 impl AppState {
@@ -52,10 +54,12 @@ pub struct Application {
     config: Config,
     listener: TcpListener,
     pool: PgPool,
+    auth: ledger_runtime::auth::Authenticator,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, Error> {
+        let auth = ledger_runtime::auth::Authenticator::new(&config.auth)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
@@ -69,7 +73,7 @@ impl Application {
             .connect(&config.database_url)
             .await?;
         let listener = TcpListener::bind(config.http_addr).await?;
-        Ok(Self { config, listener, pool })
+        Ok(Self { config, listener, pool, auth })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -88,9 +92,10 @@ impl Application {
             checkpoints,
             topic: self.config.events_topic.clone(),
             consistency_wait: self.config.consistency_wait(),
-            token_key: self.config.consistency_token_key.as_bytes().into(),
+            token_key: self.config.consistency_token_key.expose().as_bytes().into(),
+            auth: self.auth.clone(),
         };
-        if self.config.consistency_token_key == crate::config::DEV_TOKEN_KEY {
+        if self.config.consistency_token_key.expose() == crate::config::DEV_TOKEN_KEY {
             tracing::warn!(
                 "CONSISTENCY_TOKEN_KEY is not set: using the development key; set it in any shared deployment"
             );

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use ledger_runtime::secret::Secret;
 pub use ledger_runtime::telemetry::LogFormat;
 pub use ledger_runtime::DEV_TOKEN_KEY;
 
@@ -25,7 +26,9 @@ pub struct Config {
     pub consistency_wait_ms: u64,
     /// Key that checks consistency tokens; the command service signs with the same one.
     #[arg(long, env = "CONSISTENCY_TOKEN_KEY", default_value = DEV_TOKEN_KEY, hide_default_value = true)]
-    pub consistency_token_key: String,
+    pub consistency_token_key: Secret,
+    #[command(flatten)]
+    pub auth: ledger_runtime::auth::AuthArgs,
     /// Log format: text for people, json for machines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -33,9 +36,10 @@ pub struct Config {
 
 impl Config {
     /// Defaults for everything but Postgres and the topic, listening on a free
-    /// local port: for embedding the service in tests and tools.
+    /// local port, tokens signed with `TEST_JWT_SECRET`: for embedding the
+    /// service in tests and tools.
     pub fn local(database_url: &str, events_topic: &str) -> Self {
-        Self::parse_from([
+        let mut config = Self::parse_from([
             "query-service",
             "--database-url",
             database_url,
@@ -43,7 +47,9 @@ impl Config {
             events_topic,
             "--http-addr",
             "127.0.0.1:0",
-        ])
+        ]);
+        config.auth = ledger_runtime::auth::AuthArgs::hs256(ledger_runtime::TEST_JWT_SECRET);
+        config
     }
 
     pub fn consistency_wait(&self) -> Duration {

@@ -15,6 +15,8 @@ pub enum Error {
     /// An archived event this build cannot read (written by a newer one).
     #[error("archived event: {0}")]
     Decode(#[from] events::DecodeError),
+    #[error(transparent)]
+    Auth(#[from] ledger_runtime::auth::AuthError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -1,7 +1,7 @@
 //! Process plumbing shared by Ledgerline's services.
 //!
-//! It owns how a service logs, how it learns it must stop, and the shape of an
-//! error response, and the Kafka clients every service builds the same way
+//! It owns how a service logs, how it learns it must stop, the shape of an
+//! error response, who a caller is (bearer tokens) and how fast it may go, and the Kafka clients every service builds the same way
 //! (idempotent producer, assignment-only reader). It owns no domain logic.
 //!
 //! # Layout
@@ -9,11 +9,20 @@
 //! - [`shutdown`] — the one graceful-shutdown signal every loop takes.
 //! - [`problem`] — `application/problem+json` responses.
 //! - [`kafka`] — producer, topic creation, watermarks, reading partition ranges.
+//! - [`auth`] — bearer JWTs checked in one layer; principals and roles.
+//! - [`rate_limit`] — the per-client command rate limit.
+//! - [`secret`] — configuration secrets that never print.
 
+pub mod auth;
 pub mod kafka;
 pub mod problem;
+pub mod rate_limit;
+pub mod secret;
 pub mod shutdown;
 pub mod telemetry;
+
+/// The HS256 secret of `Config::local` and the tests; never for a deployment.
+pub const TEST_JWT_SECRET: &str = "ledgerline-test-jwt-secret";
 
 /// The consistency-token key used when none is configured. Fine for a laptop;
 /// set `CONSISTENCY_TOKEN_KEY` in any shared deployment (services warn at start).

@@ -6,7 +6,9 @@
 //! Missing infrastructure FAILS the test with instructions; nothing is skipped.
 //!
 //! # Layout
-//! One module: [`Broker`], [`Database`], [`Process`], [`Stack`], [`fold_topic`].
+//! One module: [`Broker`], [`Database`], [`Process`], [`Stack`], [`fold_topic`],
+//! and [`token`] / [`client`]: bearer tokens signed with `TEST_JWT_SECRET`, the
+//! key `Config::local` of every service checks (tests never turn auth off).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -19,6 +21,21 @@ use ledger_runtime::kafka;
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
+
+/// A bearer token for `sub` with `roles`, valid for an hour, signed with the
+/// secret `Config::local` of every service checks.
+pub fn token(sub: &str, roles: &[&str]) -> String {
+    let claims = ledger_runtime::auth::claims(sub, roles, 3600);
+    ledger_runtime::auth::mint_hs256(ledger_runtime::TEST_JWT_SECRET, &claims)
+}
+
+/// An HTTP client that sends `token(sub, roles)` on every request.
+pub fn client(sub: &str, roles: &[&str]) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {}", token(sub, roles));
+    headers.insert(reqwest::header::AUTHORIZATION, value.parse().expect("a token is a valid header value"));
+    reqwest::Client::builder().default_headers(headers).build().expect("an HTTP client")
+}
 
 pub const BROKER_HINT: &str = "the `nisshi` broker is required: install it with \
 `cargo install nisshi --version 0.8.1 --locked --ignore-rust-version` (or run `.ci/run`), or set NISSHI_BIN";

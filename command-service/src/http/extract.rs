@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use events::Metadata;
+use ledger_runtime::auth::{Principal, Role};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -39,17 +40,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
-/// The headers every command reads.
+/// The headers every command reads, and who sends it (from the bearer token).
 pub struct CommandHeaders {
     pub idempotency_key: Option<String>,
     pub if_match: Option<u64>,
+    /// Carries the actor (`sub`) and the roles used, so the log says who did what.
     pub metadata: Metadata,
+    pub principal: Principal,
+    /// The client the account must belong to (`None` when auth is disabled).
+    pub owner: Option<String>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
     type Rejection = Refusal;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or(Refusal::Forbidden("the request carries no principal"))?;
+        principal.require_any(&[Role::Client]).map_err(|_| Refusal::Forbidden("commands need the client role"))?;
         let headers = &parts.headers;
         let idempotency_key = text(headers, "idempotency-key")?;
         if let Some(key) = &idempotency_key {
@@ -72,7 +83,10 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
         if let Some(traceparent) = text(headers, "traceparent")? {
             metadata.extra.insert("traceparent".into(), traceparent.into());
         }
-        Ok(CommandHeaders { idempotency_key, if_match, metadata })
+        metadata.extra.insert("actor".into(), principal.sub.clone().into());
+        metadata.extra.insert("roles".into(), principal.role_names().into());
+        let owner = principal.restricted.then(|| principal.sub.clone());
+        Ok(CommandHeaders { idempotency_key, if_match, metadata, principal, owner })
     }
 }
 

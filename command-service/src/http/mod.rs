@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use serde_json::json;
 use tower_http::trace::TraceLayer;
 
@@ -28,12 +28,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts/{id}/freeze", post(routes::freeze))
         .route("/v1/accounts/{id}/unfreeze", post(routes::unfreeze))
         .route("/v1/accounts/{id}/close", post(routes::close))
+        // Commands only: per client, after the token is checked (layers run outside in).
+        .route_layer(middleware::from_fn_with_state(state.rate_limit.clone(), ledger_runtime::rate_limit::limit))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(ledger_runtime::problem::not_found)
         .method_not_allowed_fallback(ledger_runtime::problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(state.auth.clone(), ledger_runtime::auth::require_token))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

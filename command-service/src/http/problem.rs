@@ -33,6 +33,7 @@ impl IntoResponse for Refusal {
             Refusal::WriteConflict => problem(StatusCode::CONFLICT, "write_conflict", detail),
             Refusal::Unavailable(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail),
             Refusal::BadRequest(_) => problem(StatusCode::BAD_REQUEST, "validation_failed", detail),
+            Refusal::Forbidden(_) => problem(StatusCode::FORBIDDEN, "forbidden", detail),
             Refusal::PayloadTooLarge => problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail),
             Refusal::UnsupportedMediaType => {
                 problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", detail)

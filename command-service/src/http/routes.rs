@@ -22,9 +22,10 @@ const ACCOUNT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c65_6467_6572_6c69_6e65_2d
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAccountBody {
-    /// Who owns the account.
+    /// Who owns the account: the token's `sub` (the default); a client may not open one for anybody else.
+    #[serde(default)]
     #[schema(max_length = 256, example = "alice")]
-    owner: String,
+    owner: Option<String>,
     /// ISO-4217 code.
     #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     currency: String,
@@ -82,13 +83,21 @@ pub async fn open_account(
     headers: CommandHeaders,
     Body(body): Body<OpenAccountBody>,
 ) -> Result<Response, Refusal> {
-    // A retried open with the same key lands on the same id, so it cannot create two accounts.
+    let sub = &headers.principal.sub;
+    let owner = match body.owner {
+        Some(owner) if headers.principal.restricted && owner != *sub => {
+            return Err(Refusal::Forbidden("a client opens accounts for itself: owner must be the token's sub"))
+        }
+        Some(owner) => owner,
+        None => sub.clone(),
+    };
+    // A retried open with the same key (from the same client) lands on the
+    // same id, so it cannot create two accounts.
     let account_id = match &headers.idempotency_key {
-        Some(key) => Uuid::new_v5(&ACCOUNT_ID_NAMESPACE, key.as_bytes()),
+        Some(key) => Uuid::new_v5(&ACCOUNT_ID_NAMESPACE, format!("{sub}\n{key}").as_bytes()),
         None => Uuid::now_v7(),
     };
-    let command =
-        Command::OpenAccount { owner: body.owner, currency: body.currency, overdraft_limit: body.overdraft_limit };
+    let command = Command::OpenAccount { owner, currency: body.currency, overdraft_limit: body.overdraft_limit };
     submit(&state, account_id, command, headers).await
 }
 

@@ -32,11 +32,18 @@ impl Answer {
 pub struct Api {
     client: reqwest::Client,
     pub base: String,
+    /// The token's subject: the owner of the accounts this client opens.
+    pub sub: String,
 }
 
 impl Api {
     pub fn new(base: &str) -> Api {
-        Api { client: reqwest::Client::new(), base: base.to_owned() }
+        Api::as_client(base, "tester")
+    }
+
+    /// An API client acting as the `client` whose token `sub` is `sub`.
+    pub fn as_client(base: &str, sub: &str) -> Api {
+        Api { client: testkit::client(sub, &["client"]), base: base.to_owned(), sub: sub.to_owned() }
     }
 
     /// POSTs JSON; `Err` only when no HTTP answer came back (connection refused or reset).
@@ -62,7 +69,8 @@ impl Api {
     /// A raw body on a fresh connection: the server may close a connection whose
     /// body it refused unread (413), so these never share the pool.
     pub async fn raw(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Answer {
-        let mut request = reqwest::Client::new().post(format!("{}{path}", self.base)).body(body);
+        let fresh = testkit::client(&self.sub, &["client"]);
+        let mut request = fresh.post(format!("{}{path}", self.base)).body(body);
         if let Some(ct) = content_type {
             request = request.header("content-type", ct);
         }
@@ -74,14 +82,10 @@ impl Api {
         Answer { status, body, content_type, replayed: false }
     }
 
-    pub async fn open(&self, owner: &str, currency: &str, overdraft_limit: i64) -> Uuid {
-        let answer = self
-            .post(
-                "/v1/accounts",
-                &json!({"owner": owner, "currency": currency, "overdraft_limit": overdraft_limit}),
-                &[],
-            )
-            .await;
+    /// Opens an account owned by this client.
+    pub async fn open(&self, currency: &str, overdraft_limit: i64) -> Uuid {
+        let answer =
+            self.post("/v1/accounts", &json!({"currency": currency, "overdraft_limit": overdraft_limit}), &[]).await;
         assert_eq!(answer.status, 201, "{answer:?}");
         answer.body["account_id"].as_str().and_then(|s| s.parse().ok()).expect("account id")
     }

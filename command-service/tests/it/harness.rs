@@ -17,6 +17,7 @@ impl Service {
             ("EVENTS_TOPIC".into(), topic.into()),
             ("HTTP_ADDR".into(), format!("127.0.0.1:{port}")),
             ("RUST_LOG".into(), "info,command_service=debug,rdkafka=warn".into()),
+            ("JWT_SECRET".into(), ledger_runtime::TEST_JWT_SECRET.into()),
         ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let process = Process::start(env!("CARGO_BIN_EXE_command-service"), vars);

@@ -68,7 +68,7 @@ async fn v1_events_of_an_old_log_read_as_v2_in_the_export_the_workers_the_replay
     assert!(ok && out.contains("0 difference(s)"), "{out}");
 
     // The API: history and the archive, v2 shape.
-    let client = reqwest::Client::new();
+    let client = testkit::client("auditor", &["analyst"]);
     let account: Value = client
         .get(format!("{}/v1/accounts/{LEGACY}/history", system.queries))
         .send()

@@ -15,11 +15,10 @@ async fn a_replay_under_writes_and_reads_swaps_atomically_serves_no_5xx_and_veri
     testkit::prefill(&system.stack.broker.addr, &system.stack.topic, 300, 40, 10).await;
     system.caught_up().await;
 
-    let client = reqwest::Client::new();
+    let client = testkit::client("ivy", &["client"]);
     let mut ids = Vec::new();
     for _ in 0..20 {
-        let opened =
-            post(&client, format!("{}/v1/accounts", system.commands), json!({"owner": "ivy", "currency": "EUR"})).await;
+        let opened = post(&client, format!("{}/v1/accounts", system.commands), json!({"currency": "EUR"})).await;
         ids.push(opened["account_id"].as_str().expect("id").to_owned());
     }
     let stop = tokio_util::sync::CancellationToken::new();

@@ -10,8 +10,8 @@ use crate::common::{post, System};
 async fn verify_passes_on_true_read_models_and_names_every_tampered_row_and_state_at_folds_to_a_point() {
     let mut system = System::start(true).await;
     let base = system.commands.clone();
-    let client = reqwest::Client::new();
-    let opened = post(&client, format!("{base}/v1/accounts"), json!({"owner": "ana", "currency": "EUR"})).await;
+    let client = testkit::client("ana", &["client"]);
+    let opened = post(&client, format!("{base}/v1/accounts"), json!({"currency": "EUR"})).await;
     let id = opened["account_id"].as_str().expect("id").to_owned();
     let mut instants = Vec::new();
     for amount in [100, 250, 400] {

@@ -27,6 +27,7 @@ impl Worker {
             ("SESSION_TIMEOUT_MS".to_owned(), session_timeout_ms.to_owned()),
             ("BATCH_MAX".to_owned(), batch_max.to_owned()),
             ("RUST_LOG".to_owned(), "info,projections=debug".to_owned()),
+            ("JWT_SECRET".to_owned(), ledger_runtime::TEST_JWT_SECRET.to_owned()),
         ];
         let process = Process::start(env!("CARGO_BIN_EXE_projections"), env);
         Worker { process, ops: format!("http://127.0.0.1:{port}") }

@@ -17,15 +17,11 @@ const SESSION_MS: &str = "6000";
 async fn workers_joining_and_one_killed_under_load_leave_read_models_equal_to_the_log() {
     let stack = Stack::new().await;
     let base = command_service(&stack).await;
-    let client = reqwest::Client::new();
+    let client = testkit::client("loader", &["client"]);
     let mut accounts = Vec::new();
-    for i in 0..24 {
-        let answer = client
-            .post(format!("{base}/v1/accounts"))
-            .json(&json!({"owner": format!("o{i}"), "currency": "EUR"}))
-            .send()
-            .await
-            .expect("open");
+    for _ in 0..24 {
+        let answer =
+            client.post(format!("{base}/v1/accounts")).json(&json!({"currency": "EUR"})).send().await.expect("open");
         let body: serde_json::Value = answer.json().await.expect("json");
         accounts.push(body["account_id"].as_str().expect("id").to_owned());
     }
@@ -70,7 +66,10 @@ async fn workers_joining_and_one_killed_under_load_leave_read_models_equal_to_th
     let view = stack.fold().await;
     assert_read_models_equal_the_log(&view, &pool).await;
 
-    let metrics = reqwest::get(format!("{}/metrics", first.ops)).await.expect("metrics").text().await.expect("text");
+    let unauthorised = reqwest::get(format!("{}/metrics", first.ops)).await.expect("metrics");
+    assert_eq!(unauthorised.status(), 401, "metrics need a token");
+    let ops = testkit::client("pager-duty", &["ops"]);
+    let metrics = ops.get(format!("{}/metrics", first.ops)).send().await.expect("metrics").text().await.expect("text");
     assert!(metrics.contains("ledger_projection_lag_records{"), "{metrics}");
     assert!(metrics.contains("ledger_projection_events_applied_total{"), "{metrics}");
 

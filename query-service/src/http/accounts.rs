@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ledger_runtime::auth::{Principal, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -90,6 +91,21 @@ pub(super) fn account_id(raw: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(raw).map_err(|_| Error::NotFound("no such account"))
 }
 
+/// Whose accounts the principal may read: `None` for all (analysts), or only
+/// its own (clients). Anybody else gets 403 `forbidden`.
+pub(super) fn scope(principal: &Principal) -> Result<Option<&str>, Error> {
+    principal.require_any(&[Role::Client, Role::Analyst])?;
+    Ok((principal.restricted && !principal.has(Role::Analyst)).then_some(principal.sub.as_str()))
+}
+
+/// Someone else's account does not exist, as far as a client can tell.
+pub(super) fn visible(scope: Option<&str>, owner: &str) -> Result<(), Error> {
+    match scope {
+        Some(me) if me != owner => Err(Error::NotFound("no such account")),
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn with_lag(mut response: Response, lag: Option<i64>) -> Response {
     if let Some(lag) = lag {
         response.headers_mut().insert(LAG_HEADER, HeaderValue::from(lag));
@@ -108,13 +124,16 @@ pub(super) fn with_lag(mut response: Response, lag: Option<i64>) -> Response {
         ReadErrors))]
 pub async fn one(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
     Params(query): Params<OneQuery>,
 ) -> Result<Response, Error> {
+    let scope = scope(&principal)?;
     let id = account_id(&id)?;
     let lag = state.fresh_enough(&headers, query.after.as_deref(), &["accounts"]).await?;
     let account = store::account(&state.pool, id).await?.ok_or(Error::NotFound("no such account"))?;
+    visible(scope, &account.owner)?;
     let etag = format!("\"{}\"", account.version);
     let etag_value = HeaderValue::from_str(&etag).map_err(|_| Error::Validation("bad etag".into()))?;
     let matches = headers
@@ -135,9 +154,11 @@ pub async fn one(
                headers(("Read-Lag-Records" = Option<i64>, description = "Only without a token"))), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
+    principal: Principal,
     headers: HeaderMap,
     Params(query): Params<ListQuery>,
 ) -> Result<Response, Error> {
+    let scope = scope(&principal)?;
     let limit = limit(query.limit)?;
     if let Some(status) = query.status.as_deref() {
         if !["open", "frozen", "closed"].contains(&status) {
@@ -146,7 +167,15 @@ pub async fn list(
     }
     let after = query.cursor.as_deref().map(cursor::parse_account).transpose()?;
     let lag = state.fresh_enough(&headers, query.after.as_deref(), &["accounts"]).await?;
-    let mut rows = store::accounts(&state.pool, query.owner.as_deref(), query.status.as_deref(), after, limit).await?;
+    // A client lists its own accounts; asking for another owner's finds none.
+    let owner = match (scope, query.owner.as_deref()) {
+        (Some(me), Some(other)) if me != other => {
+            return Ok(with_lag(Json(AccountPage { items: Vec::new(), next_cursor: None }).into_response(), lag))
+        }
+        (Some(me), _) => Some(me),
+        (None, owner) => owner,
+    };
+    let mut rows = store::accounts(&state.pool, owner, query.status.as_deref(), after, limit).await?;
     let next = (rows.len() as i64 > limit).then(|| {
         rows.truncate(limit as usize);
         rows.last().map(|a| cursor::account(a.id))
@@ -161,15 +190,18 @@ pub async fn list(
                headers(("Read-Lag-Records" = Option<i64>, description = "Only without a token"))), ReadErrors))]
 pub async fn entries(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
     Params(query): Params<EntriesQuery>,
 ) -> Result<Response, Error> {
+    let scope = scope(&principal)?;
     let id = account_id(&id)?;
     let limit = limit(query.limit)?;
     let before = query.cursor.as_deref().map(cursor::parse_entry).transpose()?;
     let lag = state.fresh_enough(&headers, query.after.as_deref(), &["accounts", "account_entries"]).await?;
-    store::account(&state.pool, id).await?.ok_or(Error::NotFound("no such account"))?;
+    let account = store::account(&state.pool, id).await?.ok_or(Error::NotFound("no such account"))?;
+    visible(scope, &account.owner)?;
     let mut rows = store::entries(&state.pool, id, before, limit).await?;
     let next = (rows.len() as i64 > limit).then(|| {
         rows.truncate(limit as usize);

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use ledger_runtime::auth::{Principal, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -73,9 +74,11 @@ fn upcast(mut event: EventView) -> Result<EventView, Error> {
         ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
+    principal: Principal,
     headers: HeaderMap,
     Params(query): Params<EventsQuery>,
 ) -> Result<Response, Error> {
+    principal.require_any(&[Role::Analyst])?;
     if let Some(t) = query.event_type.as_deref() {
         if t.is_empty() || t.len() > 64 || !t.chars().all(|c| c.is_ascii_alphabetic()) {
             return Err(Error::Validation("type must be an event type name".into()));

@@ -11,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::accounts::{account_id, with_lag};
+use super::accounts::{account_id, scope, visible, with_lag};
 use super::openapi::{ReadErrors, TokenHeader};
 use super::params::Params;
 use crate::app::AppState;
 use crate::error::Error;
 use crate::store;
+use ledger_runtime::auth::Principal;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -55,10 +56,12 @@ pub struct AccountAsOf {
               ReadErrors))]
 pub async fn as_of(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
     Params(query): Params<HistoryQuery>,
 ) -> Result<Response, Error> {
+    let scope = scope(&principal)?;
     let id = account_id(&id)?;
     let as_of = query.as_of.unwrap_or_else(Utc::now);
     let lag = state.fresh_enough(&headers, query.after.as_deref(), &["event_archive"]).await?;
@@ -86,6 +89,7 @@ pub async fn as_of(
     let Some(last_event_at) = last_event_at else {
         return Err(Error::NotFound("no such account at that instant"));
     };
+    visible(scope, &account.owner)?;
     let view = AccountAsOf {
         id,
         as_of,

@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
         .fallback(ledger_runtime::problem::not_found)
         .method_not_allowed_fallback(ledger_runtime::problem::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.auth.clone(), ledger_runtime::auth::require_token))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

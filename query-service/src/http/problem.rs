@@ -13,6 +13,7 @@ impl IntoResponse for Error {
             Error::NotFound(_) => problem(StatusCode::NOT_FOUND, "not_found", detail),
             Error::Validation(_) => problem(StatusCode::BAD_REQUEST, "validation_failed", detail),
             Error::BadCursor => problem(StatusCode::BAD_REQUEST, "bad_cursor", detail),
+            Error::Auth(error) => error.into_response(),
             Error::NotYetConsistent(_) => problem(StatusCode::GATEWAY_TIMEOUT, "not_yet_consistent", detail),
             Error::Database(ref cause) if is_unavailable(cause) => {
                 tracing::warn!(error = %cause, "read models unavailable");

@@ -10,18 +10,15 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> Value {
     response.json().await.expect("json")
 }
 
+const CURRENCIES: [&str; 5] = ["EUR", "USD", "GBP", "CHF", "JPY"];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_with_the_token_of_a_write_always_shows_that_write() {
     let sys = system(2000).await;
-    let client = reqwest::Client::new();
+    let client = testkit::client("ryw", &["client"]);
     let mut accounts = Vec::new();
-    for i in 0..5 {
-        let opened = post(
-            &client,
-            format!("{}/v1/accounts", sys.commands),
-            json!({"owner": format!("ryw{i}"), "currency": "EUR"}),
-        )
-        .await;
+    for currency in CURRENCIES {
+        let opened = post(&client, format!("{}/v1/accounts", sys.commands), json!({ "currency": currency })).await;
         accounts.push(opened["account_id"].as_str().expect("id").to_owned());
     }
     let mut stale = 0;
@@ -47,7 +44,7 @@ async fn a_read_with_the_token_of_a_write_always_shows_that_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_have_etags_pages_and_problem_errors() {
     let sys = system(300).await;
-    let client = reqwest::Client::new();
+    let client = testkit::client("pager", &["client"]);
     let mut last = Value::Null;
     let mut tokens = Vec::new();
     for i in 0..7 {

@@ -1,0 +1,43 @@
+//! A per-client rate limit (GCRA, by `governor`), keyed by the token's `sub`.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::auth::Principal;
+use crate::problem::problem;
+
+/// Requests per second and burst per client.
+#[derive(Clone)]
+pub struct RateLimit(Arc<DefaultKeyedRateLimiter<String>>);
+
+impl RateLimit {
+    pub fn per_second(rate: u32, burst: u32) -> Self {
+        let rate = NonZeroU32::new(rate.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        RateLimit(Arc::new(governor::RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))))
+    }
+}
+
+/// The layer: runs after authentication; over the limit is 429 `rate_limited`
+/// with `Retry-After` (whole seconds, at least 1).
+pub async fn limit(State(limit): State<RateLimit>, request: Request, next: Next) -> Response {
+    let key = request.extensions().get::<Principal>().map_or_else(String::new, |p| p.sub.clone());
+    match limit.0.check_key(&key) {
+        Ok(()) => next.run(request).await,
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut response =
+                problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many commands from this client".into());
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            response.into_response()
+        }
+    }
+}
