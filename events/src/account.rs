@@ -12,6 +12,9 @@ use crate::currency::is_iso4217;
 pub const AGGREGATE_TYPE: &str = "account";
 /// Longest owner, reference or reason text accepted, in characters.
 pub const MAX_TEXT_LEN: usize = 256;
+/// Largest amount (and overdraft limit) one command may carry, in minor units:
+/// 10^15, ten trillion in a two-decimal currency. Keeps every sum far from overflow.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 
 /// Lifecycle of an account. `NotOpened` is the state of an id with no history.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +182,9 @@ fn check_amount(amount: i64) -> Result<(), DomainError> {
     if amount <= 0 {
         return Err(invalid("amount must be a positive integer in minor units"));
     }
+    if amount > MAX_AMOUNT {
+        return Err(invalid(format!("amount must be at most {MAX_AMOUNT} minor units")));
+    }
     Ok(())
 }
 
@@ -195,8 +201,8 @@ pub fn decide(state: &Account, command: &Command) -> Result<Vec<AccountEvent>, D
         if !is_iso4217(currency) {
             return Err(invalid(format!("currency {currency:?} is not an ISO-4217 code")));
         }
-        if *overdraft_limit < 0 {
-            return Err(invalid("overdraft_limit must not be negative"));
+        if !(0..=MAX_AMOUNT).contains(overdraft_limit) {
+            return Err(invalid(format!("overdraft_limit must be between 0 and {MAX_AMOUNT}")));
         }
         return Ok(vec![AccountEvent::AccountOpened(AccountOpened {
             owner: owner.clone(),

@@ -88,10 +88,23 @@ fn a_withdrawal_may_use_the_overdraft_but_not_beyond_it() {
 }
 
 #[test]
-fn a_huge_withdrawal_is_insufficient_funds_not_an_overflow() {
+fn the_largest_withdrawal_past_the_largest_overdraft_is_insufficient_funds_not_an_overflow() {
     let withdrawn = AccountEvent::MoneyWithdrawn(MoneyMoved { amount: 10, reference: None, balance_after: -10 });
-    let state = given(&[opened(i64::MAX), withdrawn]);
-    assert_eq!(decide(&state, &withdraw(i64::MAX)).expect_err("refused").code(), "insufficient_funds");
+    let state = given(&[opened(crate::account::MAX_AMOUNT), withdrawn]);
+    assert_eq!(
+        decide(&state, &withdraw(crate::account::MAX_AMOUNT)).expect_err("refused").code(),
+        "insufficient_funds"
+    );
+}
+
+#[test]
+fn amounts_above_the_bound_are_refused_as_invalid() {
+    let state = given(&[opened(0), deposited(100, 100)]);
+    for amount in [crate::account::MAX_AMOUNT + 1, i64::MAX] {
+        assert_eq!(decide(&state, &deposit(amount)).expect_err("refused").code(), "validation_failed");
+        assert_eq!(decide(&state, &withdraw(amount)).expect_err("refused").code(), "validation_failed");
+    }
+    assert!(decide(&state, &deposit(crate::account::MAX_AMOUNT)).is_ok());
 }
 
 #[test]

@@ -298,3 +298,7 @@ mod tests {
         assert!(err.to_string().contains("MoneyPrinted"), "{err}");
     }
 }
+
+#[cfg(test)]
+#[path = "fuzz_tests.rs"]
+mod fuzz_tests;

@@ -31,7 +31,7 @@ pub struct OpenAccountBody {
     currency: String,
     /// How far below zero the balance may go, in minor units (default 0).
     #[serde(default)]
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     overdraft_limit: i64,
 }
 
@@ -39,7 +39,7 @@ pub struct OpenAccountBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyBody {
-    #[schema(minimum = 1, example = 1500)]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64, example = 1500)]
     amount: i64,
     #[serde(default)]
     #[schema(max_length = 256, example = "invoice 42")]

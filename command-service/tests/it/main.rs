@@ -3,6 +3,7 @@
 mod api;
 mod client;
 mod crash;
+mod fuzz;
 mod harness;
 mod idempotency;
 mod snapshot;
