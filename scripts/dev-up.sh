@@ -43,6 +43,9 @@ if ! psql "${DATABASE_URL%/*}/postgres" -tAc "select 1 from pg_database where da
   psql "${DATABASE_URL%/*}/postgres" -qc "create database \"$db\""
 fi
 
+# Development tokens: HS256 with this secret (ledgerctl token mints them).
+export JWT_SECRET=${JWT_SECRET:-ledgerline-dev-jwt-secret}
+
 log "building the services"
 cargo build --bins --quiet
 
@@ -64,12 +67,13 @@ Ledgerline is up.
   Kafka broker  $KAFKA_BROKERS (Nisshi, data in $DATA/nisshi.db), topic $EVENTS_TOPIC
   logs          $DATA/logs/
 
-Try it:
-  curl -s -X POST localhost:8080/v1/accounts -H 'content-type: application/json' \\
-       -H 'Idempotency-Key: my-first-account' -d '{"owner":"alice","currency":"EUR"}'
-  curl -s -X POST localhost:8080/v1/accounts/<account_id>/deposits -H 'content-type: application/json' \\
-       -d '{"amount":1500,"reference":"salary"}'
-  curl -s localhost:8081/v1/accounts/<account_id> -H 'Consistency-Token: <consistency_token>'
+Try it (tokens are HS256 with JWT_SECRET=$JWT_SECRET):
+  TOKEN=\$(JWT_SECRET=$JWT_SECRET target/debug/ledgerctl token --sub alice --role client)
+  curl -s -X POST localhost:8080/v1/accounts -H "authorization: Bearer \$TOKEN" -H 'content-type: application/json' \\
+       -H 'Idempotency-Key: my-first-account' -d '{"currency":"EUR"}'
+  curl -s -X POST localhost:8080/v1/accounts/<account_id>/deposits -H "authorization: Bearer \$TOKEN" \\
+       -H 'content-type: application/json' -d '{"amount":1500,"reference":"salary"}'
+  curl -s localhost:8081/v1/accounts/<account_id> -H "authorization: Bearer \$TOKEN" -H 'Consistency-Token: <consistency_token>'
 
 Stop it with scripts/dev-down.sh
 MSG

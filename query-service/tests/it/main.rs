@@ -3,4 +3,5 @@
 //! and a real Postgres.
 
 mod reads;
+mod security;
 mod stack;

@@ -4,7 +4,7 @@ use testkit::{wait_url, Stack};
 use tokio_util::sync::CancellationToken;
 
 pub struct System {
-    pub _stack: Stack,
+    pub stack: Stack,
     pub commands: String,
     pub queries: String,
     worker: CancellationToken,
@@ -50,5 +50,5 @@ pub async fn system(consistency_wait_ms: u64) -> System {
     tokio::spawn(queries.run_until(CancellationToken::new()));
     wait_url(&format!("{commands_url}/readyz")).await;
     wait_url(&format!("{queries_url}/readyz")).await;
-    System { _stack: stack, commands: commands_url, queries: queries_url, worker: worker_stop, worker_task }
+    System { stack, commands: commands_url, queries: queries_url, worker: worker_stop, worker_task }
 }
