@@ -42,13 +42,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Liveness.
-#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "ops", security(()), responses((status = 200, description = "Alive")))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// Ready only once every partition's state is caught up with the log.
-#[utoipa::path(get, path = "/readyz", tag = "ops", responses(
+#[utoipa::path(get, path = "/readyz", tag = "ops", security(()), responses(
     (status = 200, description = "Ready, with the start-up recovery report"),
     (status = 503, description = "`unavailable`: still catching up", body = ledger_runtime::problem::ProblemDoc,
      content_type = "application/problem+json", headers(("Retry-After" = String)))))]

@@ -2,6 +2,7 @@
 //! The types here only describe; they are never built.
 #![allow(dead_code)]
 
+use ledger_runtime::auth::BearerAuth;
 use ledger_runtime::problem::ProblemDoc;
 use utoipa::{IntoParams, IntoResponses, OpenApi};
 
@@ -49,7 +50,13 @@ pub enum CommandErrors {
     /// `validation_failed`: malformed JSON, unknown fields, wrong types, bad headers.
     #[response(status = 400, content_type = "application/problem+json")]
     BadRequest(#[to_schema] ProblemDoc),
-    /// `not_found`: no such account.
+    /// `unauthorized`: no bearer token, or a bad one. Has WWW-Authenticate.
+    #[response(status = 401, content_type = "application/problem+json", headers(("WWW-Authenticate" = String)))]
+    Unauthorized(#[to_schema] ProblemDoc),
+    /// `forbidden`: the token has no `client` role, or the body names another owner.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(#[to_schema] ProblemDoc),
+    /// `not_found`: no such account (or not one of the caller's).
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(#[to_schema] ProblemDoc),
     /// `insufficient_funds`, `account_frozen`, `account_not_frozen`, `account_closed`,
@@ -68,6 +75,9 @@ pub enum CommandErrors {
     /// `validation_failed` (a rule on a value) or `idempotency_key_reused`.
     #[response(status = 422, content_type = "application/problem+json")]
     Unprocessable(#[to_schema] ProblemDoc),
+    /// `rate_limited`: over the client's command rate. Has Retry-After.
+    #[response(status = 429, content_type = "application/problem+json", headers(("Retry-After" = String)))]
+    RateLimited(#[to_schema] ProblemDoc),
     /// `unavailable`: the log is unreachable or the service is catching up. Has Retry-After.
     #[response(status = 503, content_type = "application/problem+json", headers(("Retry-After" = String)))]
     Unavailable(#[to_schema] ProblemDoc),
@@ -99,7 +109,9 @@ pub struct PositionDoc {
         super::healthz,
         super::readyz,
     ),
-    components(schemas(OpenAccountBody, MoneyBody, FreezeBody, NoBody, Accepted, PositionDoc, ProblemDoc))
+    components(schemas(OpenAccountBody, MoneyBody, FreezeBody, NoBody, Accepted, PositionDoc, ProblemDoc)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
 )]
 pub struct ApiDoc;
 

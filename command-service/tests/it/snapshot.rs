@@ -46,8 +46,8 @@ async fn a_restart_after_100k_commits_replays_from_the_snapshot_not_from_the_sta
     assert_eq!(warm["records_replayed"], 0, "{warm}");
     assert_eq!(warm["aggregates"], ACCOUNTS);
 
-    // The state from the snapshot is the real one.
-    let api = Api::new(&service.base);
+    // The state from the snapshot is the real one (the prefilled accounts belong to "bulk").
+    let api = Api::as_client(&service.base, "bulk");
     let answer = api.money(accounts[0], "withdrawals", 99).await;
     assert_eq!((answer.status, answer.version()), (200, 101), "{answer:?}");
     let answer = api.money(accounts[1], "withdrawals", 100).await;

@@ -38,13 +38,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Liveness.
-#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "ops", security(()), responses((status = 200, description = "Alive")))]
 async fn healthz() -> &'static str {
     "ok"
 }
 
 /// Ready when the read models answer.
-#[utoipa::path(get, path = "/readyz", tag = "ops", responses(
+#[utoipa::path(get, path = "/readyz", tag = "ops", security(()), responses(
     (status = 200, description = "Ready"),
     (status = 503, description = "`unavailable`", body = ledger_runtime::problem::ProblemDoc,
      content_type = "application/problem+json", headers(("Retry-After" = String)))))]

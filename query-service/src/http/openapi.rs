@@ -2,6 +2,7 @@
 //! The types here only describe; they are never built.
 #![allow(dead_code)]
 
+use ledger_runtime::auth::BearerAuth;
 use ledger_runtime::problem::ProblemDoc;
 use utoipa::{IntoParams, IntoResponses, OpenApi};
 
@@ -26,7 +27,13 @@ pub enum ReadErrors {
     /// `validation_failed` (bad parameter or token) or `bad_cursor`.
     #[response(status = 400, content_type = "application/problem+json")]
     BadRequest(#[to_schema] ProblemDoc),
-    /// `not_found`.
+    /// `unauthorized`: no bearer token, or a bad one. Has WWW-Authenticate.
+    #[response(status = 401, content_type = "application/problem+json", headers(("WWW-Authenticate" = String)))]
+    Unauthorized(#[to_schema] ProblemDoc),
+    /// `forbidden`: the token's roles do not allow this read.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(#[to_schema] ProblemDoc),
+    /// `not_found` (also: an account the caller may not see).
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(#[to_schema] ProblemDoc),
     /// `unavailable`: the read models do not answer. Has Retry-After.
@@ -64,7 +71,9 @@ pub enum ReadErrors {
         EventView,
         EventPage,
         ProblemDoc
-    ))
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
 )]
 pub struct ApiDoc;
 
