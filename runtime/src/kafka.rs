@@ -106,8 +106,12 @@ pub fn reader(brokers: &str) -> Result<StreamConsumer, Error> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "10")
-        // Bounds the prefetch queue, so a reader of a long topic stays small.
-        .set("queued.max.messages.kbytes", "16384")
+        // Bounds the prefetch queue (default: 100k records or 64 MiB per
+        // partition), so a reader of a long topic stays small.
+        .set("queued.min.messages", "10000")
+        .set("queued.max.messages.kbytes", "8192")
+        // ...and fetches again soon once it drains (default back-off: 1 s).
+        .set("fetch.queue.backoff.ms", "5")
         .create()
         .map_err(Error::from)
 }
