@@ -120,6 +120,7 @@ impl Application {
                 self.config.rate_limit_burst,
             ),
         };
+        tokio::spawn(state.rate_limit.clone().sweep(shutdown.clone()));
         info!(addr = %self.listener.local_addr()?, partitions = self.partitions, "command service listening");
         let server =
             axum::serve(self.listener, router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());

@@ -25,6 +25,26 @@ impl RateLimit {
     }
 }
 
+impl RateLimit {
+    /// Forgets clients whose limit is back to full, so the table does not grow
+    /// with every `sub` ever seen. Run it now and then.
+    pub fn forget_idle(&self) {
+        self.0.retain_recent();
+        self.0.shrink_to_fit();
+    }
+
+    /// Calls [`RateLimit::forget_idle`] every minute until `shutdown`.
+    pub async fn sweep(self, shutdown: tokio_util::sync::CancellationToken) {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = every.tick() => self.forget_idle(),
+            }
+        }
+    }
+}
+
 /// The layer: runs after authentication; over the limit is 429 `rate_limited`
 /// with `Retry-After` (whole seconds, at least 1).
 pub async fn limit(State(limit): State<RateLimit>, request: Request, next: Next) -> Response {
