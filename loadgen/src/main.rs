@@ -31,6 +31,7 @@ use testkit::{free_port, prefill, wait_ready, Process, Stack};
 
 mod analysts;
 mod commands;
+mod suite;
 
 #[derive(Parser)]
 #[command(name = "loadgen", about = "Ledgerline benchmarks")]
@@ -83,6 +84,15 @@ enum Bench {
         #[arg(long, value_delimiter = ',', default_value = "accounts,account_entries")]
         projectors: Vec<String>,
     },
+    /// Every path against its ceiling in one run; Markdown and JSON results.
+    Suite {
+        /// A short run (under 2 minutes) with smaller sizes.
+        #[arg(long)]
+        quick: bool,
+        /// Where results.md and results.json go.
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
+    },
     /// Peak memory (RSS) of `ledgerctl export` at each topic size.
     Export {
         /// Events in the topic, one run per value.
@@ -113,11 +123,23 @@ pub(crate) fn sibling(name: &str) -> anyhow::Result<PathBuf> {
 
 /// Starts a `projections` worker process in `group` and waits until it is ready.
 pub(crate) async fn start_worker(stack: &Stack, bin: &std::path::Path, group: &str, batch_max: usize) -> Process {
+    start_worker_on(&stack.broker.addr, &stack.db.url, &stack.topic, bin, group, batch_max).await
+}
+
+/// [`start_worker`] on a given broker, database and topic.
+pub(crate) async fn start_worker_on(
+    brokers: &str,
+    database_url: &str,
+    topic: &str,
+    bin: &std::path::Path,
+    group: &str,
+    batch_max: usize,
+) -> Process {
     let port = free_port();
     let env: HashMap<&str, String> = HashMap::from([
-        ("KAFKA_BROKERS", stack.broker.addr.clone()),
-        ("DATABASE_URL", stack.db.url.clone()),
-        ("EVENTS_TOPIC", stack.topic.clone()),
+        ("KAFKA_BROKERS", brokers.to_owned()),
+        ("DATABASE_URL", database_url.to_owned()),
+        ("EVENTS_TOPIC", topic.to_owned()),
         ("PROJECTIONS_GROUP", group.to_owned()),
         ("HTTP_ADDR", format!("127.0.0.1:{port}")),
         ("BATCH_MAX", batch_max.to_string()),
@@ -234,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
             analysts::replay(accounts, deposits, readers, &projectors).await
         }
         Bench::Export { events, accounts } => analysts::export(&events, accounts).await,
+        Bench::Suite { quick, out } => suite::run(quick, out).await,
         Bench::Commands { accounts, clients, seconds } => commands::run(accounts, &clients, seconds).await,
     }
 }

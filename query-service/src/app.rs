@@ -28,7 +28,13 @@ pub struct AppState {
     pub token_key: std::sync::Arc<[u8]>,
     /// Checks bearer tokens.
     pub auth: ledger_runtime::auth::Authenticator,
+    /// Recent `Read-Lag-Records` values, per set of projections.
+    pub lag_cache: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, i64)>>>,
 }
+
+/// How long a `Read-Lag-Records` value is reused. The header reports staleness,
+/// so 100 ms of its own costs nothing, and it saves a query on most reads.
+const LAG_TTL: Duration = Duration::from_millis(100);
 
 impl AppState {
     /// With a consistency token (header or `after=`), waits until `projections`
@@ -41,7 +47,16 @@ impl AppState {
     ) -> Result<Option<i64>, Error> {
         let header = headers.get(TOKEN_HEADER).map(|v| v.to_str().unwrap_or("\u{0}"));
         let Some(raw) = header.or(after) else {
-            return Ok(Some(store::lag_records(&self.pool, &self.topic, projections).await?));
+            let key = projections.join(",");
+            let cached = self.lag_cache.lock().ok().and_then(|c| c.get(&key).copied());
+            if let Some((_, lag)) = cached.filter(|(at, _)| at.elapsed() < LAG_TTL) {
+                return Ok(Some(lag));
+            }
+            let lag = store::lag_records(&self.pool, &self.topic, projections).await?;
+            if let Ok(mut cache) = self.lag_cache.lock() {
+                cache.insert(key, (std::time::Instant::now(), lag));
+            }
+            return Ok(Some(lag));
         };
         let token = ConsistencyToken::verify(raw, &self.token_key)
             .map_err(|_| Error::Validation("malformed or forged consistency token".into()))?;
@@ -94,6 +109,7 @@ impl Application {
             consistency_wait: self.config.consistency_wait(),
             token_key: self.config.consistency_token_key.expose().as_bytes().into(),
             auth: self.auth.clone(),
+            lag_cache: Default::default(),
         };
         if self.config.consistency_token_key.expose() == crate::config::DEV_TOKEN_KEY {
             tracing::warn!(

@@ -169,6 +169,11 @@ impl Process {
     }
 
     /// SIGKILL: no shutdown hooks, no flush.
+    /// The child's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().expect("kill -9");

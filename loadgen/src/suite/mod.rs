@@ -1,0 +1,354 @@
+//! `loadgen suite`: every path against its ceiling, in one run, on one machine.
+//! Writes a Markdown table (stdout and `<out>/results.md`) and `<out>/results.json`.
+//!
+//! # Layout
+//! - [`load`] — closed-loop and fixed-rate load with HDR histograms.
+//! - [`ceilings`] — raw producer, direct SQL, pgbench.
+//! - [`sys`] — machine, revision, process memory and CPU.
+
+mod ceilings;
+pub mod load;
+mod sys;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::{json, Value};
+use testkit::{free_port, prefill, wait_ready, Database, Process, Stack};
+
+use crate::{applied, sibling, start_worker, start_worker_on};
+use load::{MakeRequest, Outcome, Probe};
+
+/// One row of the report: ours, its ceiling, their ratio.
+#[derive(Serialize)]
+struct Row {
+    scenario: String,
+    ours: String,
+    ceiling: String,
+    ratio: Option<f64>,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    p999_ms: Option<f64>,
+    errors: Option<u64>,
+    note: String,
+}
+
+impl Row {
+    fn new(scenario: impl Into<String>, ours: impl Into<String>) -> Row {
+        Row {
+            scenario: scenario.into(),
+            ours: ours.into(),
+            ceiling: String::new(),
+            ratio: None,
+            p50_ms: None,
+            p99_ms: None,
+            p999_ms: None,
+            errors: None,
+            note: String::new(),
+        }
+    }
+
+    fn latencies(mut self, o: &Outcome) -> Row {
+        (self.p50_ms, self.p99_ms, self.p999_ms, self.errors) =
+            (Some(o.ms(0.5)), Some(o.ms(0.99)), Some(o.ms(0.999)), Some(o.errors));
+        self
+    }
+}
+
+/// Sizes of a run.
+struct Plan {
+    clients: Vec<usize>,
+    secs: f64,
+    accounts: usize,
+    fold_accounts: usize,
+    fold_deposits: u64,
+    aggregates_for_rss: usize,
+}
+
+fn env(stack: &Stack, port: u16) -> Vec<(String, String)> {
+    vec![
+        ("KAFKA_BROKERS".into(), stack.broker.addr.clone()),
+        ("DATABASE_URL".into(), stack.db.url.clone()),
+        ("EVENTS_TOPIC".into(), stack.topic.clone()),
+        ("HTTP_ADDR".into(), format!("127.0.0.1:{port}")),
+        ("RUST_LOG".into(), "warn".into()),
+        ("JWT_SECRET".into(), ledger_runtime::TEST_JWT_SECRET.into()),
+        // Every bench client is one identity; the per-client limit would cap the run.
+        ("RATE_LIMIT_PER_SECOND".into(), "100000000".into()),
+        ("RATE_LIMIT_BURST".into(), "100000000".into()),
+    ]
+}
+
+pub async fn service(name: &str, stack: &Stack) -> anyhow::Result<(Process, String)> {
+    let port = free_port();
+    let mut process = Process::start(sibling(name)?, env(stack, port));
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&mut process, &format!("{base}/readyz")).await;
+    Ok((process, base))
+}
+
+pub fn http() -> anyhow::Result<reqwest::Client> {
+    let mut auth = reqwest::header::HeaderMap::new();
+    let token = testkit::token("bench", &["client", "analyst"]);
+    auth.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse()?);
+    Ok(reqwest::Client::builder().pool_max_idle_per_host(1024).default_headers(auth).build()?)
+}
+
+pub async fn open_accounts(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(n);
+    for chunk in 0..n.div_ceil(64) {
+        let opens = (0..64.min(n - chunk * 64)).map(|_| async {
+            let answer: Value =
+                http.post(format!("{base}/v1/accounts")).json(&json!({"currency": "EUR"})).send().await?.json().await?;
+            anyhow::Ok(answer["account_id"].as_str().unwrap_or_default().to_owned())
+        });
+        for id in futures::future::join_all(opens).await {
+            ids.push(id?);
+        }
+    }
+    Ok(ids)
+}
+
+pub fn commands(http: &reqwest::Client, base: &str, ids: &Arc<Vec<String>>) -> MakeRequest {
+    let (http, base, ids) = (http.clone(), base.to_owned(), ids.clone());
+    Arc::new(move |k| {
+        let id = &ids[(k >> 33) as usize % ids.len()];
+        let kind = if k % 4 == 0 { "withdrawals" } else { "deposits" };
+        http.post(format!("{base}/v1/accounts/{id}/{kind}")).json(&json!({"amount": (k >> 40) % 100 + 1}))
+    })
+}
+
+fn ratio(ours: f64, ceiling: f64) -> Option<f64> {
+    (ceiling > 0.0).then(|| (ours / ceiling * 100.0).round() / 100.0)
+}
+
+pub async fn run(quick: bool, out: PathBuf) -> anyhow::Result<()> {
+    let plan = if quick {
+        Plan {
+            clients: vec![16, 64],
+            secs: 3.0,
+            accounts: 200,
+            fold_accounts: 500,
+            fold_deposits: 99,
+            aggregates_for_rss: 5_000,
+        }
+    } else {
+        Plan {
+            clients: vec![1, 16, 64, 256],
+            secs: 8.0,
+            accounts: 1_000,
+            fold_accounts: 2_000,
+            fold_deposits: 99,
+            aggregates_for_rss: 50_000,
+        }
+    };
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    let stack = Stack::new().await;
+    let (mut commands_process, cmd) = service("command-service", &stack).await?;
+    let group = format!("{}-suite", stack.topic);
+    let mut worker = start_worker(&stack, &sibling("projections")?, &group, 2000).await;
+    let (mut queries_process, qry) = service("query-service", &stack).await?;
+    let http = http()?;
+    let ids = Arc::new(open_accounts(&http, &cmd, plan.accounts).await?);
+
+    // 1. Command throughput and latency, against a raw producer with the same settings.
+    let mut peak: f64 = 0.0;
+    for &n in &plan.clients {
+        let ours = load::closed(n, plan.secs, commands(&http, &cmd, &ids)).await;
+        let ceiling =
+            ceilings::raw_producer(&stack.broker.addr, &format!("{}-ceiling", stack.topic), n, plan.secs).await?;
+        eprintln!("commands at {n} clients: {:.0}/s (raw producer {ceiling:.0}/s)", ours.rate());
+        peak = peak.max(ours.rate());
+        let mut row =
+            Row::new(format!("1. commands, {n} clients"), format!("{:.0} cmd/s", ours.rate())).latencies(&ours);
+        (row.ceiling, row.ratio) =
+            (format!("{ceiling:.0} rec/s raw producer, {n} in flight"), ratio(ours.rate(), ceiling));
+        rows.push(row);
+    }
+    // 7. Memory at the end of scenario 1.
+    for (name, process) in
+        [("command-service", &commands_process), ("projections", &worker), ("query-service", &queries_process)]
+    {
+        let peak_kib = process.pid().and_then(|pid| sys::status_kib(pid, "VmHWM:")).unwrap_or(0);
+        rows.push(Row::new(format!("7. peak RSS, {name}"), format!("{:.1} MiB", peak_kib as f64 / 1024.0)));
+    }
+
+    // 2 and 3. At half the peak: p99 from the schedule and of service; command → read-model lag.
+    let rate = peak / 2.0;
+    let probe: Probe = {
+        let (http, qry) = (http.clone(), qry.clone());
+        Arc::new(move |body: Vec<u8>| {
+            let (http, qry) = (http.clone(), qry.clone());
+            Box::pin(async move {
+                let answered = Instant::now();
+                let body: Value = serde_json::from_slice(&body).ok()?;
+                let (id, token) = (body["account_id"].as_str()?, body["consistency_token"].as_str()?);
+                let read =
+                    http.get(format!("{qry}/v1/accounts/{id}")).header("consistency-token", token).send().await.ok()?;
+                read.status().is_success().then(|| answered.elapsed())
+            })
+        })
+    };
+    let fixed = load::fixed_rate(rate, plan.secs, commands(&http, &cmd, &ids), Some((10, probe))).await;
+    let mut row = Row::new(
+        "2. commands at 50% of peak",
+        format!("{:.0} cmd/s offered, {:.0} done", rate, fixed.scheduled.rate()),
+    )
+    .latencies(&fixed.scheduled);
+    row.note = format!(
+        "latency from the scheduled send (queueing included); service time p99 {:.1} ms",
+        fixed.service.value_at_quantile(0.99) as f64 / 1000.0
+    );
+    rows.push(row);
+    let lag = Outcome { hist: fixed.lag, errors: 0, seconds: fixed.scheduled.seconds };
+    let mut row =
+        Row::new("3. command → read model lag at 50% of peak", format!("{} samples", lag.hist.len())).latencies(&lag);
+    row.note = "2xx to a read with its consistency token that shows it (1 in 10 commands)".into();
+    rows.push(row);
+
+    // 6. Query path against pgbench at the same client counts.
+    let pgbench_db = Database::fresh().await;
+    ceilings::pgbench_init(&pgbench_db.url)?;
+    for n in [16, 64] {
+        let (http, qry, ids) = (http.clone(), qry.clone(), ids.clone());
+        let make: MakeRequest =
+            Arc::new(move |k| http.get(format!("{qry}/v1/accounts/{}", ids[(k >> 33) as usize % ids.len()])));
+        let ours = load::closed(n, plan.secs, make).await;
+        let tps = ceilings::pgbench(&pgbench_db.url, n, plan.secs.ceil() as u64)?;
+        let mut row =
+            Row::new(format!("6. GET /v1/accounts/{{id}}, {n} connections"), format!("{:.0} req/s", ours.rate()))
+                .latencies(&ours);
+        (row.ceiling, row.ratio) = (format!("{tps:.0} tps pgbench -S -M prepared -c {n}"), ratio(ours.rate(), tps));
+        rows.push(row);
+    }
+
+    // 7. Command-service memory per million aggregates held.
+    let pid = commands_process.pid().context("command service pid")?;
+    let before = sys::status_kib(pid, "VmRSS:").unwrap_or(0);
+    open_accounts(&http, &cmd, plan.aggregates_for_rss).await?;
+    let after = sys::status_kib(pid, "VmRSS:").unwrap_or(0);
+    let per_million = after.saturating_sub(before) as f64 / 1024.0 / plan.aggregates_for_rss as f64 * 1e6;
+    let mut row = Row::new("7. command-service RSS per 1M aggregates", format!("{per_million:.0} MiB"));
+    row.note = format!(
+        "RSS {:.1} → {:.1} MiB after opening {} more accounts",
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        plan.aggregates_for_rss
+    );
+    rows.push(row);
+    commands_process.assert_running();
+    queries_process.assert_running();
+    worker.assert_running();
+    drop((commands_process, worker, queries_process));
+
+    // 4 and 5. Projection fold (1 and 2 workers) and replay on a pre-filled topic, against direct SQL.
+    let events = plan.fold_accounts as u64 * (plan.fold_deposits + 1);
+    let fold_stack = Stack::new().await;
+    prefill(&fold_stack.broker.addr, &fold_stack.topic, plan.fold_accounts, plan.fold_deposits, 0).await;
+    let batches = ceilings::folded_batches(&fold_stack.broker.addr, &fold_stack.topic, 2000).await?;
+    let direct_db = Database::fresh().await;
+    let ceiling = ceilings::direct_sql(&direct_db.url, &batches).await?;
+    for workers in [1, 2] {
+        let db = Database::fresh().await;
+        let target = Target { brokers: &fold_stack.broker.addr, db: &db.url, topic: &fold_stack.topic };
+        let eps = fold(&target, workers, events).await?;
+        let mut row = Row::new(format!("4. projection fold, {workers} worker(s)"), format!("{eps:.0} events/s"));
+        (row.ceiling, row.ratio) =
+            (format!("{ceiling:.0} events/s direct SQL, same rows and batch"), ratio(eps, ceiling));
+        row.note = format!("{events} events, start to caught up");
+        rows.push(row);
+        if workers == 1 {
+            let replayed = replay(&target).await?;
+            let mut row = Row::new("5. replay (all read models)", format!("{replayed:.0} events/s"));
+            (row.ceiling, row.ratio) = (format!("{ceiling:.0} events/s direct SQL"), ratio(replayed, ceiling));
+            rows.push(row);
+        }
+    }
+    // In scenario order (they ran in the order that shares set-ups).
+    rows.sort_by_key(|r| r.scenario.split('.').next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(99));
+    report(&rows, quick, started.elapsed(), &out)
+}
+
+/// A broker, a database and a topic.
+struct Target<'a> {
+    brokers: &'a str,
+    db: &'a str,
+    topic: &'a str,
+}
+
+/// Events/s of `workers` fresh workers folding the whole topic.
+async fn fold(target: &Target<'_>, workers: usize, events: u64) -> anyhow::Result<f64> {
+    let pool = sqlx::PgPool::connect(target.db).await?;
+    let started = Instant::now();
+    let mut procs = Vec::new();
+    let bin = sibling("projections")?;
+    let group = format!("{}-fold-{workers}", target.topic);
+    for _ in 0..workers {
+        procs.push(start_worker_on(target.brokers, target.db, target.topic, &bin, &group, 2000).await);
+    }
+    while applied(&pool, target.topic).await < events as i64 {
+        for p in &mut procs {
+            p.assert_running();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(events as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Events/s that `ledgerctl replay` reports on `target`.
+async fn replay(target: &Target<'_>) -> anyhow::Result<f64> {
+    let mut command = std::process::Command::new(sibling("ledgerctl")?);
+    command
+        .arg("replay")
+        .env("KAFKA_BROKERS", target.brokers)
+        .env("EVENTS_TOPIC", target.topic)
+        .env("DATABASE_URL", target.db);
+    let out = tokio::task::spawn_blocking(move || command.output()).await??;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "replay failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    text.split_once(" s (")
+        .and_then(|(_, r)| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .context("no events/s in the replay's report")
+}
+
+fn report(rows: &[Row], quick: bool, took: Duration, out: &std::path::Path) -> anyhow::Result<()> {
+    let header = format!(
+        "machine: {}; broker: {}; revision: {}; mode: {}; took {:.0} s; loadgen CPU {:.0} s (it shares the cores)",
+        sys::machine(),
+        sys::broker(),
+        sys::revision(),
+        if quick { "quick" } else { "full" },
+        took.as_secs_f64(),
+        sys::own_cpu_seconds()
+    );
+    let cell = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}"));
+    let mut md = format!("{header}\n\n| scenario | ours | ceiling | ratio | p50 ms | p99 ms | p99.9 ms | errors | note |\n|---|---|---|---|---|---|---|---|---|\n");
+    for r in rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.scenario,
+            r.ours,
+            r.ceiling,
+            cell(r.ratio),
+            cell(r.p50_ms),
+            cell(r.p99_ms),
+            cell(r.p999_ms),
+            r.errors.map_or(String::new(), |e| e.to_string()),
+            r.note
+        ));
+    }
+    print!("{md}");
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("results.md"), &md)?;
+    let document = json!({"machine": sys::machine(), "broker": sys::broker(), "revision": sys::revision(),
+                          "mode": if quick { "quick" } else { "full" }, "seconds": took.as_secs_f64(),
+                          "loadgen_cpu_seconds": sys::own_cpu_seconds(), "rows": rows});
+    std::fs::write(out.join("results.json"), serde_json::to_vec_pretty(&document)?)?;
+    eprintln!("wrote {} and results.json", out.join("results.md").display());
+    Ok(())
+}
