@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{applied, sibling, start_worker};
 
 /// Log end of every partition, summed.
-async fn log_end(stack: &Stack) -> anyhow::Result<i64> {
+pub(crate) async fn log_end(stack: &Stack) -> anyhow::Result<i64> {
     let producer = Arc::new(kafka::producer(&stack.broker.addr, "loadgen", 0)?);
     let partitions = kafka::ensure_topic(&stack.broker.addr, &stack.topic, 8).await?;
     let mut total = 0;
