@@ -4,10 +4,12 @@
 //! # Layout
 //! - [`load`] — closed-loop and fixed-rate load with HDR histograms.
 //! - [`ceilings`] — raw producer, direct SQL, pgbench.
+//! - [`report`] — the table, the targets, results.md and results.json.
 //! - [`sys`] — machine, revision, process memory and CPU.
 
 mod ceilings;
 pub mod load;
+mod report;
 mod sys;
 
 use std::path::PathBuf;
@@ -22,7 +24,7 @@ use testkit::{free_port, prefill, wait_ready, Database, Process, Stack};
 use crate::{applied, sibling, start_worker, start_worker_on};
 use load::{MakeRequest, Outcome, Probe};
 
-/// One row of the report: ours, its ceiling, their ratio.
+/// One row of the report: ours, its ceiling, their ratio, and where it ran.
 #[derive(Serialize)]
 struct Row {
     scenario: String,
@@ -34,6 +36,9 @@ struct Row {
     p999_ms: Option<f64>,
     errors: Option<u64>,
     note: String,
+    machine: String,
+    broker: String,
+    revision: String,
 }
 
 impl Row {
@@ -48,6 +53,9 @@ impl Row {
             p999_ms: None,
             errors: None,
             note: String::new(),
+            machine: sys::machine(),
+            broker: sys::broker(),
+            revision: sys::revision(),
         }
     }
 
@@ -278,9 +286,7 @@ pub async fn run(quick: bool, out: PathBuf) -> anyhow::Result<()> {
             rows.push(row);
         }
     }
-    // In scenario order (they ran in the order that shares set-ups).
-    rows.sort_by_key(|r| r.scenario.split('.').next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(99));
-    report(&rows, quick, started.elapsed(), &out)
+    report::write(&mut rows, quick, started.elapsed(), &out)
 }
 
 /// A broker, a database and a topic.
@@ -324,41 +330,4 @@ async fn replay(target: &Target<'_>) -> anyhow::Result<f64> {
         .and_then(|(_, r)| r.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .context("no events/s in the replay's report")
-}
-
-fn report(rows: &[Row], quick: bool, took: Duration, out: &std::path::Path) -> anyhow::Result<()> {
-    let header = format!(
-        "machine: {}; broker: {}; revision: {}; mode: {}; took {:.0} s; loadgen CPU {:.0} s (it shares the cores)",
-        sys::machine(),
-        sys::broker(),
-        sys::revision(),
-        if quick { "quick" } else { "full" },
-        took.as_secs_f64(),
-        sys::own_cpu_seconds()
-    );
-    let cell = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}"));
-    let mut md = format!("{header}\n\n| scenario | ours | ceiling | ratio | p50 ms | p99 ms | p99.9 ms | errors | note |\n|---|---|---|---|---|---|---|---|---|\n");
-    for r in rows {
-        md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            r.scenario,
-            r.ours,
-            r.ceiling,
-            cell(r.ratio),
-            cell(r.p50_ms),
-            cell(r.p99_ms),
-            cell(r.p999_ms),
-            r.errors.map_or(String::new(), |e| e.to_string()),
-            r.note
-        ));
-    }
-    print!("{md}");
-    std::fs::create_dir_all(out)?;
-    std::fs::write(out.join("results.md"), &md)?;
-    let document = json!({"machine": sys::machine(), "broker": sys::broker(), "revision": sys::revision(),
-                          "mode": if quick { "quick" } else { "full" }, "seconds": took.as_secs_f64(),
-                          "loadgen_cpu_seconds": sys::own_cpu_seconds(), "rows": rows});
-    std::fs::write(out.join("results.json"), serde_json::to_vec_pretty(&document)?)?;
-    eprintln!("wrote {} and results.json", out.join("results.md").display());
-    Ok(())
 }
