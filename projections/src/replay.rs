@@ -97,7 +97,7 @@ impl Replay {
         let shadow_tables: Vec<&'static str> = running.iter().flat_map(|p| p.tables().iter().copied()).collect();
 
         let mut control = PgConnection::connect(&self.database_url).await?;
-        if !shadow::try_lock(&mut control).await? {
+        if !shadow::lock(&mut control).await? {
             return Err(Error::ReplayRunning);
         }
         store::migrate_connection(&mut control).await?;
@@ -152,6 +152,8 @@ impl Replay {
             }
             None
         };
+        // Ends the session now, so the replay lock is free for whoever is next.
+        control.close().await?;
         Ok(Outcome {
             tables: swapped,
             records: folder.progress.records,

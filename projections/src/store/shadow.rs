@@ -20,10 +20,17 @@ pub const LIVE: &str = "public";
 /// Advisory lock key: one replay per database at a time.
 const REPLAY_LOCK: i64 = 0x0001_ed9e_71e7_e91a;
 
-/// Takes the replay lock for the life of `conn`; false if another replay holds it.
-pub async fn try_lock(conn: &mut PgConnection) -> Result<bool, Error> {
-    let (locked,): (bool,) =
-        sqlx::query_as("select pg_try_advisory_lock($1)").bind(REPLAY_LOCK).fetch_one(conn).await?;
+/// Takes the replay lock for the life of `conn`; false if another replay still
+/// holds it after 10 s. (It waits because a replay that just ended may not have
+/// released it yet: its server process exits after the client has gone.)
+pub async fn lock(conn: &mut PgConnection) -> Result<bool, Error> {
+    sqlx::query("set lock_timeout = '10s'").execute(&mut *conn).await?;
+    let locked = match sqlx::query("select pg_advisory_lock($1)").bind(REPLAY_LOCK).execute(&mut *conn).await {
+        Ok(_) => true,
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => false,
+        Err(e) => return Err(e.into()),
+    };
+    sqlx::query("set lock_timeout = 0").execute(&mut *conn).await?;
     Ok(locked)
 }
 
