@@ -1,20 +1,12 @@
 //! Reading the events topic partition by partition, in offset order.
 
-use std::sync::Arc;
-
 use ledger_runtime::kafka;
 
 use crate::Sources;
 
 /// The end offset of every partition of the topic.
 pub async fn ends(sources: &Sources) -> anyhow::Result<Vec<i64>> {
-    let producer = Arc::new(kafka::producer(&sources.kafka_brokers, "ledgerctl", 0)?);
-    let partitions = kafka::ensure_topic(&sources.kafka_brokers, &sources.events_topic, 8).await?;
-    let mut ends = Vec::with_capacity(partitions as usize);
-    for p in 0..partitions {
-        ends.push(kafka::end_offset(&producer, &sources.events_topic, p).await?);
-    }
-    Ok(ends)
+    Ok(kafka::log_ends(&sources.kafka_brokers, &sources.events_topic, 8).await?)
 }
 
 /// Streams `[0, end)` of one partition through `on_record(offset, value)`.

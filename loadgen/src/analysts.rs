@@ -15,13 +15,7 @@ use crate::{applied, sibling, start_worker};
 
 /// Log end of every partition, summed.
 pub(crate) async fn log_end(stack: &Stack) -> anyhow::Result<i64> {
-    let producer = Arc::new(kafka::producer(&stack.broker.addr, "loadgen", 0)?);
-    let partitions = kafka::ensure_topic(&stack.broker.addr, &stack.topic, 8).await?;
-    let mut total = 0;
-    for p in 0..partitions {
-        total += kafka::end_offset(&producer, &stack.topic, p).await?;
-    }
-    Ok(total)
+    Ok(kafka::log_ends(&stack.broker.addr, &stack.topic, 8).await?.iter().sum())
 }
 
 fn ledgerctl(stack: &Stack, args: &[&str]) -> anyhow::Result<Command> {

@@ -21,12 +21,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use ledger_runtime::kafka;
 use testkit::{free_port, prefill, wait_ready, Process, Stack};
 
 mod analysts;
@@ -166,11 +164,7 @@ async fn fold(accounts: usize, deposits: u64, workers: usize, batch_max: usize) 
     let stack = Stack::new().await;
     let started = Instant::now();
     prefill(&stack.broker.addr, &stack.topic, accounts, deposits, 0).await;
-    let producer = Arc::new(kafka::producer(&stack.broker.addr, "loadgen", 0)?);
-    let mut total = 0;
-    for p in 0..8 {
-        total += kafka::end_offset(&producer, &stack.topic, p).await?;
-    }
+    let total = analysts::log_end(&stack).await?;
     eprintln!("prefilled {total} commits in {:.1?}", started.elapsed());
 
     let pool = sqlx::PgPool::connect(&stack.db.url).await.context("database")?;

@@ -82,6 +82,18 @@ fn partition_count<C: rdkafka::ClientContext>(
         .filter(|n| *n > 0))
 }
 
+/// The end offset of every partition of the topic (creating it with
+/// `partitions` if it is missing), in partition order.
+pub async fn log_ends(brokers: &str, topic: &str, partitions: i32) -> Result<Vec<i64>, Error> {
+    let producer = Arc::new(producer(brokers, "ledger-log-ends", 0)?);
+    let count = ensure_topic(brokers, topic, partitions).await?;
+    let mut ends = Vec::with_capacity(count as usize);
+    for p in 0..count {
+        ends.push(end_offset(&producer, topic, p).await?);
+    }
+    Ok(ends)
+}
+
 /// The offset the next record of `partition` will get (the high watermark).
 pub async fn end_offset(producer: &Arc<FutureProducer>, topic: &str, partition: i32) -> Result<i64, Error> {
     let producer = Arc::clone(producer);

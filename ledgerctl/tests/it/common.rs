@@ -60,18 +60,11 @@ impl System {
 
     /// Waits until the worker's checkpoints reach the end of every partition.
     pub async fn caught_up(&self) {
-        let producer = std::sync::Arc::new(
-            ledger_runtime::kafka::producer(&self.stack.broker.addr, "test-ends", 0).expect("producer"),
-        );
-        let partitions =
-            ledger_runtime::kafka::ensure_topic(&self.stack.broker.addr, &self.stack.topic, 8).await.expect("topic");
         let pool = sqlx::PgPool::connect(&self.stack.db.url).await.expect("db");
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            let mut end = 0;
-            for p in 0..partitions {
-                end += ledger_runtime::kafka::end_offset(&producer, &self.stack.topic, p).await.expect("end");
-            }
+            let ends = ledger_runtime::kafka::log_ends(&self.stack.broker.addr, &self.stack.topic, 8).await;
+            let end: i64 = ends.expect("log ends").iter().sum();
             let (applied,): (Option<i64>,) = sqlx::query_as(
                 "select sum(next_offset)::int8 from projection_checkpoints where projection = 'accounts'",
             )

@@ -72,12 +72,10 @@ pub async fn raw_producer(brokers: &str, topic: &str, in_flight: usize, secs: f6
 /// The whole topic, folded into batches of `batch_max` records per partition
 /// in memory (fold state kept in memory too): the rows the workers write.
 pub async fn folded_batches(brokers: &str, topic: &str, batch_max: usize) -> anyhow::Result<Vec<FoldedBatch>> {
-    let producer = Arc::new(kafka::producer(brokers, "ceiling-ends", 0)?);
-    let partitions = kafka::ensure_topic(brokers, topic, 8).await?;
     let reader = kafka::reader(brokers)?;
     let mut batches = Vec::new();
-    for p in 0..partitions {
-        let end = kafka::end_offset(&producer, topic, p).await?;
+    for (p, end) in kafka::log_ends(brokers, topic, 8).await?.into_iter().enumerate() {
+        let p = p as i32;
         let mut records = Vec::new();
         kafka::read_ranges(&reader, topic, &[(p, 0, end)], |_, offset, value| {
             records.push(Record { offset, value: value.to_vec(), timestamp_ms: None });

@@ -83,7 +83,6 @@ pub async fn as_of(
             row.data,
         )?;
         events::apply(&mut account, &event.payload);
-        account.version = event.sequence;
         last_event_at = Some(event.occurred_at);
     }
     let Some(last_event_at) = last_event_at else {
