@@ -109,6 +109,8 @@ pub fn plan(state: &PartitionState, batch: &[Request]) -> Plan {
                 plan.decisions.push(Decision::Answer(Err(error.into())));
             }
             Ok(payloads) => {
+                let previous_commit_id = account.head;
+                let commit_id = Uuid::now_v7();
                 let mut next = account;
                 let now = Utc::now();
                 let events = payloads
@@ -118,11 +120,14 @@ pub fn plan(state: &PartitionState, batch: &[Request]) -> Plan {
                         Event { event_id: Uuid::now_v7(), sequence: next.version, occurred_at: now, payload }
                     })
                     .collect::<Vec<_>>();
+                // What the fold will make of the account if the log accepts this commit.
+                next.head = Some(commit_id);
                 let commit = Commit {
-                    commit_id: Uuid::now_v7(),
+                    commit_id,
                     aggregate_type: AGGREGATE_TYPE.to_owned(),
                     aggregate_id: id,
                     expected_version: next.version - events.len() as u64,
+                    previous_commit_id,
                     events,
                     command: CommandInfo {
                         name: request.command.name().to_owned(),

@@ -5,6 +5,7 @@
 //! minor units (`i64`); every sum is checked, never wrapped.
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::currency::is_iso4217;
 
@@ -47,6 +48,10 @@ pub struct Account {
     pub currency: String,
     pub balance: i64,
     pub overdraft_limit: i64,
+    /// The id of the last commit the fold accepted for this account (`None`
+    /// before the first, or when the state was stored before heads were kept).
+    #[serde(default)]
+    pub head: Option<Uuid>,
 }
 
 /// What a client asks of an account.

@@ -79,6 +79,10 @@ pub struct Commit {
     pub aggregate_type: String,
     pub aggregate_id: Uuid,
     pub expected_version: u64,
+    /// The commit this one follows on its aggregate: the last one the writer saw
+    /// accepted (`None` for the first commit, and in records older than the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_commit_id: Option<Uuid>,
     #[serde(with = "event_list")]
     pub events: Vec<Event>,
     pub command: CommandInfo,
@@ -110,6 +114,7 @@ impl Commit {
             aggregate_type: raw.aggregate_type,
             aggregate_id: raw.aggregate_id,
             expected_version: raw.expected_version,
+            previous_commit_id: raw.previous_commit_id,
             events,
             command: raw.command,
             metadata: raw.metadata,
@@ -129,6 +134,8 @@ struct RawCommit {
     aggregate_type: String,
     aggregate_id: Uuid,
     expected_version: u64,
+    #[serde(default)]
+    previous_commit_id: Option<Uuid>,
     events: Vec<RawEvent>,
     command: CommandInfo,
     metadata: Metadata,
@@ -236,6 +243,7 @@ mod tests {
             aggregate_type: "account".into(),
             aggregate_id: Uuid::from_u128(2),
             expected_version: 1,
+            previous_commit_id: Some(Uuid::from_u128(4)),
             events: vec![Event {
                 event_id: Uuid::from_u128(3),
                 sequence: 2,

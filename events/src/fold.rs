@@ -1,10 +1,12 @@
 //! The fold rule: the one function that decides which commits the log accepted.
 //!
 //! Readers take a partition in offset order. A commit is *accepted* when its
-//! `expected_version` equals the version folded so far for its aggregate and its
-//! events are numbered on from there; otherwise it is *rejected* and every reader
-//! ignores it. So even if two writers race, at most one of two conflicting
-//! commits is accepted, and every reader agrees which.
+//! `expected_version` equals the version folded so far for its aggregate, its
+//! `previous_commit_id` (when it names one) is the last commit accepted for that
+//! aggregate, and its events are numbered on from there; otherwise it is
+//! *rejected* and every reader ignores it. So even if two writers race, at most
+//! one of two conflicting commits is accepted, every reader agrees which, and a
+//! commit decided on top of a rejected one can never be accepted in its place.
 
 use std::collections::HashMap;
 
@@ -18,6 +20,9 @@ use crate::commit::Commit;
 pub enum Rejection {
     /// Another commit got there first: the expected version is stale (or ahead).
     VersionMismatch { expected: u64, actual: u64 },
+    /// The version matches but the commit was decided on another history: the
+    /// commit it follows is not the one the log accepted at that version.
+    PreviousMismatch { expected: Uuid, actual: Uuid },
     /// The commit's events are not numbered `expected_version + 1 ..`, or there are none.
     BadSequence,
     /// The commit is for an aggregate type this reader does not fold.
@@ -31,6 +36,7 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Rejection::VersionMismatch { .. } => "version_mismatch",
+            Rejection::PreviousMismatch { .. } => "previous_mismatch",
             Rejection::BadSequence => "bad_sequence",
             Rejection::UnknownAggregateType => "unknown_aggregate_type",
             Rejection::Malformed => "malformed",
@@ -52,8 +58,16 @@ impl Verdict {
 }
 
 /// The fold rule, without applying anything: would `commit` be accepted on top
-/// of an aggregate folded to `current_version`?
-pub fn judge(current_version: u64, commit: &Commit) -> Verdict {
+/// of `current`, the aggregate as folded so far?
+///
+/// The version alone cannot tell two histories apart: a writer that chains a
+/// second commit onto its own first (expecting versions 5 and 6) while another
+/// writer's commit takes version 5 would see its second accepted, on top of a
+/// state it never saw. Naming the previous commit closes that gap. Records
+/// written before the field existed, and states stored before heads were kept,
+/// are judged by the version alone.
+pub fn judge(current: &Account, commit: &Commit) -> Verdict {
+    let current_version = current.version;
     if commit.aggregate_type != AGGREGATE_TYPE {
         return Verdict::Rejected(Rejection::UnknownAggregateType);
     }
@@ -62,6 +76,11 @@ pub fn judge(current_version: u64, commit: &Commit) -> Verdict {
             expected: commit.expected_version,
             actual: current_version,
         });
+    }
+    if let (Some(expected), Some(actual)) = (commit.previous_commit_id, current.head) {
+        if expected != actual {
+            return Verdict::Rejected(Rejection::PreviousMismatch { expected, actual });
+        }
     }
     let numbered = commit.events.iter().zip(current_version + 1..).all(|(e, seq)| e.sequence == seq);
     if commit.events.is_empty() || !numbered {
@@ -73,11 +92,12 @@ pub fn judge(current_version: u64, commit: &Commit) -> Verdict {
 /// Applies the fold rule to one account: judges `commit` and, if accepted,
 /// applies its events. Every reader folds through this function.
 pub fn fold_commit(account: &mut Account, commit: &Commit) -> Verdict {
-    let verdict = judge(account.version, commit);
+    let verdict = judge(account, commit);
     if verdict.is_accepted() {
         for event in &commit.events {
             apply(account, &event.payload);
         }
+        account.head = Some(commit.commit_id);
     }
     verdict
 }

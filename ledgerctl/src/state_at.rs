@@ -23,7 +23,7 @@ pub async fn run(
     let mut past = false;
     log::read(sources, partition, end, |_, offset, bytes| {
         let Ok(commit) = Commit::decode(bytes) else { return };
-        if past || commit.aggregate_id != account || !judge(state.version, &commit).is_accepted() {
+        if past || commit.aggregate_id != account || !judge(&state, &commit).is_accepted() {
             return;
         }
         // The state as of `at` is the longest run of accepted commits made at or before it.

@@ -45,22 +45,22 @@ pub async fn run(sources: &Sources, database_url: &str) -> anyhow::Result<u64> {
         println!("DIFF {what}");
     };
 
-    let rows: Vec<(Uuid, i64, i64, String)> =
-        sqlx::query_as("select id, balance, version, status from accounts").fetch_all(&pool).await?;
+    let rows: Vec<(Uuid, i64, i64, String, Option<Uuid>)> =
+        sqlx::query_as("select id, balance, version, status, head_commit_id from accounts").fetch_all(&pool).await?;
     let mut seen = std::collections::HashSet::new();
-    for (id, balance, version, status) in rows {
+    for (id, balance, version, status, head) in rows {
         seen.insert(id);
+        let stored = (balance, version, status.as_str(), head);
         match expected.fold.accounts.get(&id) {
             None => report(format!("accounts {id}: in the read model, not in the log")),
-            Some(a) if (a.balance, a.version as i64, a.status.as_str()) != (balance, version, status.as_str()) => {
-                report(format!(
-                    "accounts {id}: read model balance={balance} version={version} status={status}, \
-                     log balance={} version={} status={}",
-                    a.balance,
-                    a.version,
-                    a.status.as_str()
-                ))
-            }
+            Some(a) if (a.balance, a.version as i64, a.status.as_str(), a.head) != stored => report(format!(
+                "accounts {id}: read model balance={balance} version={version} status={status} head={head:?}, \
+                 log balance={} version={} status={} head={:?}",
+                a.balance,
+                a.version,
+                a.status.as_str(),
+                a.head
+            )),
             Some(_) => {}
         }
     }

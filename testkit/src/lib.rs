@@ -305,6 +305,7 @@ pub async fn prefill(brokers: &str, topic: &str, accounts: usize, deposits: u64,
         aggregate_type: AGGREGATE_TYPE.into(),
         aggregate_id: id,
         expected_version,
+        previous_commit_id: None,
         events: vec![Event {
             event_id: Uuid::now_v7(),
             sequence: expected_version + 1,

@@ -23,6 +23,8 @@ fn sample_commit(id: Uuid, version: u64) -> Vec<u8> {
         aggregate_type: AGGREGATE_TYPE.into(),
         aggregate_id: id,
         expected_version: version,
+        // Same size as the service's records, which name the commit they follow.
+        previous_commit_id: Some(Uuid::now_v7()),
         events: vec![Event {
             event_id: Uuid::now_v7(),
             sequence: version + 1,

@@ -38,12 +38,12 @@ fn status(text: &str) -> Status {
     }
 }
 
-type AccountRow = (Uuid, String, String, i64, i64, String, i64, DateTime<Utc>, DateTime<Utc>);
+type AccountRow = (Uuid, String, String, i64, i64, String, i64, Option<Uuid>, DateTime<Utc>, DateTime<Utc>);
 
 /// The stored state of the given accounts (the fold state for the batch).
 pub async fn load_accounts(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, StoredAccount>, Error> {
     let rows: Vec<AccountRow> = sqlx::query_as(
-        "select id, owner, currency, balance, overdraft_limit, status, version, opened_at, updated_at
+        "select id, owner, currency, balance, overdraft_limit, status, version, head_commit_id, opened_at, updated_at
            from accounts where id = any($1)",
     )
     .bind(ids)
@@ -51,9 +51,9 @@ pub async fn load_accounts(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMa
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, owner, currency, balance, overdraft_limit, st, version, opened_at, updated_at)| {
-            let account =
-                Account { version: version as u64, status: status(&st), owner, currency, balance, overdraft_limit };
+        .map(|(id, owner, currency, balance, overdraft_limit, st, version, head, opened_at, updated_at)| {
+            let status = status(&st);
+            let account = Account { version: version as u64, status, owner, currency, balance, overdraft_limit, head };
             (id, StoredAccount { account, opened_at, updated_at })
         })
         .collect())
@@ -71,8 +71,13 @@ pub async fn upsert_accounts(tx: &mut PgConnection, accounts: &HashMap<Uuid, Sto
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut statuses, mut versions, mut opened, mut updated) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut statuses, mut versions, mut heads, mut opened, mut updated) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     for (id, stored) in accounts {
         let a = &stored.account;
         ids.push(*id);
@@ -82,17 +87,19 @@ pub async fn upsert_accounts(tx: &mut PgConnection, accounts: &HashMap<Uuid, Sto
         limits.push(a.overdraft_limit);
         statuses.push(a.status.as_str());
         versions.push(a.version as i64);
+        heads.push(a.head);
         opened.push(stored.opened_at);
         updated.push(stored.updated_at);
     }
     sqlx::query(
-        "insert into accounts (id, owner, currency, balance, overdraft_limit, status, version, opened_at, updated_at)
+        "insert into accounts (id, owner, currency, balance, overdraft_limit, status, version, head_commit_id,
+                               opened_at, updated_at)
          select * from unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::int8[],
-                              $8::timestamptz[], $9::timestamptz[])
+                              $8::uuid[], $9::timestamptz[], $10::timestamptz[])
          on conflict (id) do update set
            owner = excluded.owner, currency = excluded.currency, balance = excluded.balance,
            overdraft_limit = excluded.overdraft_limit, status = excluded.status, version = excluded.version,
-           updated_at = excluded.updated_at",
+           head_commit_id = excluded.head_commit_id, updated_at = excluded.updated_at",
     )
     .bind(&ids)
     .bind(&owners)
@@ -101,6 +108,7 @@ pub async fn upsert_accounts(tx: &mut PgConnection, accounts: &HashMap<Uuid, Sto
     .bind(&limits)
     .bind(&statuses)
     .bind(&versions)
+    .bind(&heads)
     .bind(&opened)
     .bind(&updated)
     .execute(&mut *tx)
