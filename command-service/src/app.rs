@@ -141,6 +141,7 @@ impl Application {
             brokers: self.config.kafka_brokers.clone(),
             topic: self.config.events_topic.clone(),
             batch_max: self.config.batch_max,
+            pipeline_depth: usize::from(self.config.pipeline_depth),
         });
         let mut senders = Vec::with_capacity(states.len());
         let mut tasks = Vec::with_capacity(states.len());

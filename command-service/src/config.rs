@@ -31,6 +31,10 @@ pub struct Config {
     /// Most commands a partition writer puts in one group commit.
     #[arg(long, env = "BATCH_MAX", default_value_t = 512)]
     pub batch_max: usize,
+    /// Batches a partition writer keeps in flight before it waits for the
+    /// oldest to be proven (1: one batch at a time).
+    #[arg(long, env = "PIPELINE_DEPTH", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub pipeline_depth: u16,
     /// Take a snapshot of a partition's state after this many new records.
     #[arg(long, env = "SNAPSHOT_EVERY", default_value_t = 10_000)]
     pub snapshot_every: i64,

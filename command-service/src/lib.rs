@@ -11,6 +11,7 @@
 //! - [`config`] — flags with environment fallbacks.
 //! - [`error`] — the crate's error and refusal types.
 //! - [`http`] — routes, extraction, and the one mapping of errors to problem+json.
+//! - [`pending`] — the in-flight overlay the next batch is planned against.
 //! - [`plan`] — deciding a batch against the state left by the commands before it.
 //! - [`recovery`] — rebuilding state from snapshot plus log tail at start-up.
 //! - [`send`] — sending a batch of commits and collecting delivery offsets.
@@ -23,6 +24,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod pending;
 pub mod plan;
 pub mod recovery;
 pub mod send;

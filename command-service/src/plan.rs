@@ -11,7 +11,8 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::error::Refusal;
-use crate::state::{PartitionState, Receipt};
+use crate::pending::View;
+use crate::state::Receipt;
 
 /// One command on its way to a partition writer.
 pub struct Request {
@@ -37,8 +38,13 @@ pub type Outcome = Result<Reply, Refusal>;
 
 /// What becomes of one request of the batch.
 pub enum Decision {
-    /// Answered without writing (a refusal, or a replay of a known key).
+    /// Answered without writing, whatever the log holds beyond the view: a
+    /// replay of a proven key, a reused key, another client's account.
     Answer(Outcome),
+    /// Refused on the strength of the view (a rule of `decide`, `If-Match`).
+    /// Only valid once the view is proven to be the log as it stood after the
+    /// request arrived.
+    Refuse(Refusal),
     /// Answered by the fate of `commits[i]`.
     Send(usize),
     /// Same key and body as `commits[i]` earlier in this batch: shares its fate.
@@ -48,8 +54,22 @@ pub enum Decision {
 pub struct Plan {
     pub decisions: Vec<Decision>,
     pub commits: Vec<Commit>,
-    /// Some request was refused on the strength of the writer's current view.
+    /// Some request was refused on the strength of the writer's current view (a `Refuse`).
     pub has_refusals: bool,
+    /// Some request carries the idempotency key of a commit still in flight:
+    /// its answer is that commit's, not known yet.
+    pub touches_pending_key: bool,
+    /// Each account with a commit in this plan, as the plan leaves it.
+    pub accounts: HashMap<Uuid, Account>,
+}
+
+impl Plan {
+    /// The plan cannot go out behind unproven batches: it waits on an answer
+    /// still in flight, or it refuses something and has no commit whose offset
+    /// could prove the view it refused on.
+    pub fn needs_proven_state(&self) -> bool {
+        self.touches_pending_key || (self.has_refusals && self.commits.is_empty())
+    }
 }
 
 /// A digest of the command's content: a reused key with another body is refused.
@@ -59,16 +79,23 @@ pub fn fingerprint(command: &Command) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn plan(state: &PartitionState, batch: &[Request]) -> Plan {
+/// Decides each request of `batch` in order against `view` and the requests before it.
+pub fn plan(view: &View, batch: &[Request]) -> Plan {
     let mut overlay: HashMap<Uuid, Account> = HashMap::new();
     let mut pending: HashMap<(Uuid, &str), (usize, String)> = HashMap::new();
-    let mut plan = Plan { decisions: Vec::with_capacity(batch.len()), commits: Vec::new(), has_refusals: false };
+    let mut plan = Plan {
+        decisions: Vec::with_capacity(batch.len()),
+        commits: Vec::new(),
+        has_refusals: false,
+        touches_pending_key: false,
+        accounts: HashMap::new(),
+    };
     for request in batch {
         let id = request.account_id;
         // Another client's account does not exist, as far as this one can tell:
         // checked before anything else, idempotent replays included.
         if let Some(owner) = request.owner.as_deref() {
-            let current = overlay.get(&id).or_else(|| state.account(&id));
+            let current = overlay.get(&id).or_else(|| view.account(&id));
             if current.is_some_and(|a| a.version > 0 && a.owner != owner) {
                 plan.decisions.push(Decision::Answer(Err(Refusal::Domain(events::DomainError::NotFound))));
                 continue;
@@ -76,13 +103,19 @@ pub fn plan(state: &PartitionState, batch: &[Request]) -> Plan {
         }
         let print = request.idempotency_key.as_ref().map(|_| fingerprint(&request.command)).unwrap_or_default();
         if let Some(key) = request.idempotency_key.as_deref() {
-            if let Some(record) = state.key(&id, key) {
+            if let Some(record) = view.proven_key(&id, key) {
                 let outcome = if record.fingerprint.as_deref() == Some(print.as_str()) {
                     Ok(Reply { receipt: record.receipt.clone(), replayed: true })
                 } else {
                     Err(Refusal::IdempotencyKeyReused)
                 };
                 plan.decisions.push(Decision::Answer(outcome));
+                continue;
+            }
+            if view.pending_key(&id, key) {
+                plan.touches_pending_key = true;
+                plan.decisions
+                    .push(Decision::Answer(Err(Refusal::Unavailable("decided again on proven state".into()))));
                 continue;
             }
             if let Some((index, earlier)) = pending.get(&(id, key)) {
@@ -94,19 +127,19 @@ pub fn plan(state: &PartitionState, batch: &[Request]) -> Plan {
                 continue;
             }
         }
-        let account = overlay.get(&id).or_else(|| state.account(&id)).cloned().unwrap_or_default();
+        let account = overlay.get(&id).or_else(|| view.account(&id)).cloned().unwrap_or_default();
         if let Some(expected) = request.if_match {
             if expected != account.version {
                 plan.has_refusals = true;
                 let refusal = Refusal::VersionConflict { expected, actual: account.version };
-                plan.decisions.push(Decision::Answer(Err(refusal)));
+                plan.decisions.push(Decision::Refuse(refusal));
                 continue;
             }
         }
         match decide(&account, &request.command) {
             Err(error) => {
                 plan.has_refusals = true;
-                plan.decisions.push(Decision::Answer(Err(error.into())));
+                plan.decisions.push(Decision::Refuse(error.into()));
             }
             Ok(payloads) => {
                 let previous_commit_id = account.head;
@@ -145,6 +178,7 @@ pub fn plan(state: &PartitionState, batch: &[Request]) -> Plan {
             }
         }
     }
+    plan.accounts = overlay;
     plan
 }
 

@@ -2,7 +2,8 @@
 
 use events::commit::headers;
 use events::Commit;
-use futures::future::join_all;
+use futures::future::{join_all, BoxFuture};
+use futures::FutureExt;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -13,14 +14,14 @@ pub enum DeliveryFailure {
     Failed(String),
 }
 
-/// Enqueues every commit in order, then waits for all delivery reports.
-/// Returns, per commit, its offset or why it has none.
-pub async fn send_all(
-    producer: &FutureProducer,
-    topic: &str,
-    partition: i32,
-    commits: &[Commit],
-) -> Vec<Result<i64, DeliveryFailure>> {
+/// Per commit of a batch, in order: its offset, or why it has none.
+pub type Deliveries = BoxFuture<'static, Vec<Result<i64, DeliveryFailure>>>;
+
+/// Enqueues every commit in order and returns, without waiting, the future of
+/// their delivery reports, and whether every commit was queued. The records
+/// are in the producer's queue, in order, when this returns: a batch enqueued
+/// after it follows it in the partition.
+pub fn enqueue(producer: &FutureProducer, topic: &str, partition: i32, commits: &[Commit]) -> (Deliveries, bool) {
     let mut pending = Vec::with_capacity(commits.len());
     let mut queue_failed = None;
     for commit in commits {
@@ -60,5 +61,5 @@ pub async fn send_all(
             },
         }
     });
-    join_all(waits).await
+    (join_all(waits).boxed(), queue_failed.is_none())
 }

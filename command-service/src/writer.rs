@@ -1,15 +1,17 @@
 //! The partition writer: one task per partition, group commit, and the offset
 //! check that proves a commit was accepted before anyone is told so.
 //!
-//! Each batch is decided against the state left by the previous command of the
-//! batch, sent as one commit record per command, and answered only after every
-//! delivery report is in. A report at exactly the offset the writer expected
-//! proves that nothing foreign came in between, so the commit is accepted. At
-//! the first gap or failure the writer stops trusting its own view, reads the
-//! log from the last proven offset, folds it with the fold rule, and answers the
-//! rest by what the fold says.
+//! Each batch is decided against the state left by the batches still in flight
+//! and by the previous commands of the batch, sent as one commit record per
+//! command, and answered only after its delivery reports are in. Up to
+//! `pipeline_depth` batches are in flight at once; they are proven in the order
+//! they were sent. A report at exactly the offset the writer expected proves
+//! that nothing foreign came in between, so the commit is accepted. At the first
+//! gap or failure the writer waits for every batch in flight, stops trusting its
+//! own view, reads the log from the last proven offset, folds it with the fold
+//! rule, and answers every unproven commit by what the fold says.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use events::Commit;
@@ -21,8 +23,9 @@ use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
 use crate::error::{Error, Refusal};
-use crate::plan::{plan, Decision, Outcome, Reply, Request};
-use crate::send::send_all;
+use crate::pending::{Pending, View};
+use crate::plan::{plan, Decision, Outcome, Plan, Reply, Request};
+use crate::send::{enqueue, Deliveries, DeliveryFailure};
 use crate::snapshot::Snapshotter;
 use crate::state::PartitionState;
 use ledger_runtime::kafka;
@@ -32,16 +35,55 @@ pub struct WriterConfig {
     pub brokers: String,
     pub topic: String,
     pub batch_max: usize,
+    /// Batches in flight at once (at least 1).
+    pub pipeline_depth: usize,
+}
+
+/// A batch sent and not yet answered.
+struct InFlight {
+    requests: Vec<Request>,
+    decisions: Vec<Decision>,
+    commits: Vec<Commit>,
+    deliveries: Deliveries,
+}
+
+impl InFlight {
+    /// Answers the requests; `outcomes[i]` is the fate of `commits[i]`. With
+    /// `view_proven` false, refusals are not answered but handed back, to be
+    /// decided again on proven state.
+    fn answer(self, outcomes: Vec<Outcome>, view_proven: bool) -> Vec<Request> {
+        let mut again = Vec::new();
+        for (request, decision) in self.requests.into_iter().zip(self.decisions) {
+            let outcome = match decision {
+                Decision::Answer(outcome) => outcome,
+                Decision::Refuse(refusal) if view_proven => Err(refusal),
+                Decision::Refuse(_) => {
+                    again.push(request);
+                    continue;
+                }
+                Decision::Send(i) => outcomes[i].clone(),
+                Decision::Join(i) => outcomes[i].clone().map(|r| Reply { replayed: true, ..r }),
+            };
+            let _ = request.reply.send(outcome);
+        }
+        again
+    }
 }
 
 pub struct Writer {
     config: Arc<WriterConfig>,
+    /// Proven: the fold of the partition up to `state.next_offset`.
     state: PartitionState,
+    /// What the batches in flight will add to `state` if the log accepts them.
+    pending: Pending,
+    in_flight: VecDeque<InFlight>,
     producer: Arc<FutureProducer>,
     reader: Option<StreamConsumer>,
     snapshots: Snapshotter,
     /// The state may be behind the log (after a failed delivery or read): resync before deciding.
     stale: bool,
+    /// A batch in flight could not be queued whole: send nothing more until it is settled.
+    broken: bool,
 }
 
 impl Writer {
@@ -51,71 +93,130 @@ impl Writer {
         producer: Arc<FutureProducer>,
         snapshots: Snapshotter,
     ) -> Self {
-        Self { config, state, producer, reader: None, snapshots, stale: false }
+        Self {
+            config,
+            state,
+            pending: Pending::default(),
+            in_flight: VecDeque::new(),
+            producer,
+            reader: None,
+            snapshots,
+            stale: false,
+            broken: false,
+        }
     }
 
-    /// Drains batches until shutdown, then answers nothing more.
+    /// Takes batches until shutdown, then answers what is in flight and stops.
     #[instrument(skip_all, fields(partition = self.state.partition))]
     pub async fn run(mut self, mut requests: mpsc::Receiver<Request>, shutdown: CancellationToken) {
+        let depth = self.config.pipeline_depth.max(1);
         let mut batch = Vec::with_capacity(self.config.batch_max);
+        // A batch that may only be planned on proven state, waiting for the pipeline to empty.
+        let mut held: Option<Vec<Request>> = None;
+        let mut closing = false;
         self.snapshots.maybe_take(&mut self.state);
         loop {
-            let received = tokio::select! {
-                biased;
-                n = requests.recv_many(&mut batch, self.config.batch_max) => n,
-                () = shutdown.cancelled() => 0,
-            };
-            if received == 0 {
-                break;
+            if self.in_flight.is_empty() {
+                if let Some(waiting) = held.take() {
+                    self.launch_on_proven_state(waiting).await;
+                    continue;
+                }
+                if closing {
+                    break;
+                }
             }
-            self.process(std::mem::take(&mut batch)).await;
-            self.snapshots.maybe_take(&mut self.state);
+            let settling = !self.in_flight.is_empty();
+            let taking = !closing && held.is_none() && self.in_flight.len() < depth;
+            tokio::select! {
+                biased;
+                deliveries = oldest(&mut self.in_flight), if settling => {
+                    let mut again = self.settle(deliveries).await;
+                    if !again.is_empty() {
+                        again.extend(held.take().unwrap_or_default());
+                        held = Some(again);
+                    }
+                    self.snapshots.maybe_take(&mut self.state);
+                }
+                received = requests.recv_many(&mut batch, self.config.batch_max), if taking => {
+                    if received == 0 {
+                        closing = true;
+                    } else {
+                        held = self.launch(std::mem::take(&mut batch)).await;
+                    }
+                }
+                () = shutdown.cancelled(), if !closing => closing = true,
+            }
         }
         self.snapshots.maybe_take(&mut self.state);
         debug!("partition writer stopped");
     }
 
-    async fn process(&mut self, batch: Vec<Request>) {
+    /// Plans and sends a batch behind the ones in flight, or hands it back when
+    /// it can only be planned on proven state.
+    async fn launch(&mut self, batch: Vec<Request>) -> Option<Vec<Request>> {
+        if self.in_flight.is_empty() {
+            self.launch_on_proven_state(batch).await;
+            return None;
+        }
+        if self.stale || self.broken {
+            return Some(batch);
+        }
+        let planned = plan(&View { proven: &self.state, pending: &self.pending }, &batch);
+        if planned.needs_proven_state() {
+            return Some(batch);
+        }
+        self.send(batch, planned);
+        None
+    }
+
+    /// Nothing is in flight: plans on the proven state and sends. A plan that
+    /// refuses and sends nothing has no offset to prove its view by, so the
+    /// log's end is checked first.
+    async fn launch_on_proven_state(&mut self, batch: Vec<Request>) {
+        debug_assert!(self.in_flight.is_empty() && self.pending.is_empty());
         if self.stale {
             if let Err(error) = self.resync().await {
                 warn!(%error, "partition is behind the log and cannot catch up");
                 return answer_all(batch, Refusal::Unavailable("the events log is unavailable".into()));
             }
         }
-        let mut planned = plan(&self.state, &batch);
-        if planned.has_refusals {
+        let mut planned = plan(&View { proven: &self.state, pending: &self.pending }, &batch);
+        if planned.has_refusals && planned.commits.is_empty() {
             // A refusal must not come from a stale view: check the log end first.
             match kafka::end_offset(&self.producer, &self.config.topic, self.state.partition).await {
                 Ok(end) if end > self.state.next_offset => match self.resync().await {
-                    Ok(_) => planned = plan(&self.state, &batch),
+                    Ok(_) => planned = plan(&View { proven: &self.state, pending: &self.pending }, &batch),
                     Err(_) => return answer_all(batch, Refusal::Unavailable("the events log is unavailable".into())),
                 },
                 Ok(_) => {}
                 Err(_) => return answer_all(batch, Refusal::Unavailable("the events log is unavailable".into())),
             }
         }
-        let outcomes = self.commit(&planned.commits).await;
-        for (request, decision) in batch.into_iter().zip(planned.decisions) {
-            let outcome = match decision {
-                Decision::Answer(outcome) => outcome,
-                Decision::Send(i) => outcomes[i].clone(),
-                Decision::Join(i) => outcomes[i].clone().map(|r| Reply { replayed: true, ..r }),
-            };
-            let _ = request.reply.send(outcome);
-        }
+        self.send(batch, planned);
     }
 
-    /// Sends the commits and returns, for each, what the log decided.
-    async fn commit(&mut self, commits: &[Commit]) -> Vec<Outcome> {
-        if commits.is_empty() {
-            return Vec::new();
-        }
-        let deliveries = send_all(&self.producer, &self.config.topic, self.state.partition, commits).await;
-        let mut outcomes = Vec::with_capacity(commits.len());
-        for (commit, delivery) in commits.iter().zip(&deliveries) {
+    /// Queues the plan's commits behind everything in flight.
+    fn send(&mut self, requests: Vec<Request>, planned: Plan) {
+        let (deliveries, queued) = enqueue(&self.producer, &self.config.topic, self.state.partition, &planned.commits);
+        self.broken |= !queued;
+        self.pending.add(&planned.accounts, &planned.commits);
+        self.in_flight.push_back(InFlight {
+            requests,
+            decisions: planned.decisions,
+            commits: planned.commits,
+            deliveries,
+        });
+    }
+
+    /// The oldest batch's reports are in: proves it, or settles everything in
+    /// flight by the log. Returns the requests to decide again on proven state.
+    async fn settle(&mut self, deliveries: Vec<Result<i64, DeliveryFailure>>) -> Vec<Request> {
+        let flight = self.in_flight.pop_front().expect("settling the oldest batch in flight");
+        let mut outcomes = Vec::with_capacity(flight.commits.len());
+        for (commit, delivery) in flight.commits.iter().zip(&deliveries) {
             match delivery {
                 Ok(offset) if *offset == self.state.next_offset => {
-                    // Contiguous: the fold up to here is exactly what the batch was decided
+                    // Contiguous: the fold up to here is exactly what the commit was decided
                     // against, so the fold rule accepts it. Ask it anyway: it is the judge.
                     let outcome = if self.state.fold(*offset, commit).is_accepted() {
                         Ok(Reply { receipt: self.state.receipt(*offset, commit), replayed: false })
@@ -127,27 +228,45 @@ impl Writer {
                 _ => break,
             }
         }
-        if outcomes.len() == commits.len() {
-            return outcomes;
+        if outcomes.len() == flight.commits.len() {
+            // Every commit sits where the plan put it: the view each decision of the
+            // batch was made on is the log as it stood, after the requests arrived.
+            self.pending.release(&flight.commits);
+            return flight.answer(outcomes, true);
         }
-        let rest = &commits[outcomes.len()..];
         warn!(
             expected_offset = self.state.next_offset,
-            unproven = rest.len(),
+            unproven = flight.commits.len() - outcomes.len(),
+            batches_behind = self.in_flight.len(),
             "delivery offsets do not prove the batch; reading the log to decide"
         );
-        match self.resync().await {
-            Ok(seen) => outcomes.extend(rest.iter().map(|commit| match seen.get(&commit.commit_id) {
-                Some((offset, true)) => Ok(Reply { receipt: self.state.receipt(*offset, commit), replayed: false }),
-                Some((_, false)) => Err(Refusal::WriteConflict),
-                None => Err(Refusal::Unavailable("the commit could not be written to the events log".into())),
-            })),
-            Err(error) => {
-                warn!(%error, "cannot read the log after an unproven delivery");
-                outcomes.extend(rest.iter().map(|_| Err(Refusal::Unavailable("the events log is unavailable".into()))));
-            }
+        // Every later batch was planned on top of this one: wait for all their
+        // reports so that the log's end covers whatever they wrote, then judge all.
+        let mut flights = vec![(flight, outcomes)];
+        for mut later in std::mem::take(&mut self.in_flight) {
+            let _ = (&mut later.deliveries).await;
+            flights.push((later, Vec::new()));
         }
-        outcomes
+        self.pending.clear();
+        self.broken = false;
+        let seen = self.resync().await;
+        if let Err(error) = &seen {
+            warn!(%error, "cannot read the log after an unproven delivery");
+        }
+        let mut again = Vec::new();
+        for (flight, mut outcomes) in flights {
+            let rest = &flight.commits[outcomes.len()..];
+            outcomes.extend(rest.iter().map(|commit| match &seen {
+                Ok(seen) => match seen.get(&commit.commit_id) {
+                    Some((offset, true)) => Ok(Reply { receipt: self.state.receipt(*offset, commit), replayed: false }),
+                    Some((_, false)) => Err(Refusal::WriteConflict),
+                    None => Err(Refusal::Unavailable("the commit could not be written to the events log".into())),
+                },
+                Err(_) => Err(Refusal::Unavailable("the events log is unavailable".into())),
+            }));
+            again.extend(flight.answer(outcomes, false));
+        }
+        again
     }
 
     /// Folds the log from the last proven offset to its current end. Returns,
@@ -173,6 +292,12 @@ impl Writer {
         debug!(from, to = end, "resynced partition from the log");
         Ok(seen)
     }
+}
+
+/// The delivery reports of the oldest batch in flight. Only polled when there is one.
+async fn oldest(in_flight: &mut VecDeque<InFlight>) -> Vec<Result<i64, DeliveryFailure>> {
+    let flight = in_flight.front_mut().expect("polled only with a batch in flight");
+    (&mut flight.deliveries).await
 }
 
 fn answer_all(batch: Vec<Request>, refusal: Refusal) {
