@@ -218,6 +218,15 @@ pub async fn run(quick: bool, out: PathBuf) -> anyhow::Result<()> {
         Row::new("3. command → read model lag at 50% of peak", format!("{} samples", lag.hist.len())).latencies(&lag);
     row.note = "2xx to a read with its consistency token that shows it (1 in 10 commands)".into();
     rows.push(row);
+    // Context for 2: the same open loop at a quarter of the peak, where the shared cores are not saturated.
+    let quarter = load::fixed_rate(peak / 4.0, plan.secs, commands(&http, &cmd, &ids), None).await;
+    let mut row = Row::new(
+        "2b. commands at 25% of peak (context, no target)",
+        format!("{:.0} cmd/s offered, {:.0} done", peak / 4.0, quarter.scheduled.rate()),
+    )
+    .latencies(&quarter.scheduled);
+    row.note = format!("service time p99 {:.1} ms", quarter.service.value_at_quantile(0.99) as f64 / 1000.0);
+    rows.push(row);
 
     // 6. Query path against pgbench at the same client counts.
     let pgbench_db = Database::fresh().await;
