@@ -103,9 +103,8 @@ fn if_match_against_another_version_is_a_version_conflict() {
     assert!(matches!(plan.decisions[0], Decision::Refuse(Refusal::VersionConflict { expected: 4, actual: 0 })));
 }
 
-#[test]
-fn a_batch_planned_behind_one_in_flight_chains_onto_its_commits() {
-    // Given an account opened and a deposit of 100 sent but not yet proven.
+/// Given an open account (proven) and a keyed deposit of 100 sent but not yet proven.
+fn with_a_deposit_in_flight() -> (Uuid, PartitionState, Plan, Pending) {
     let id = Uuid::new_v4();
     let mut state = PartitionState::new(0);
     let opened = plan_on(&state, &[request(id, open(), None)]).commits.remove(0);
@@ -113,6 +112,12 @@ fn a_batch_planned_behind_one_in_flight_chains_onto_its_commits() {
     let first = plan_on(&state, &[request(id, deposit(100), Some("d1"))]);
     let mut pending = Pending::default();
     pending.add(&first.accounts, &first.commits);
+    (id, state, first, pending)
+}
+
+#[test]
+fn a_batch_planned_behind_one_in_flight_chains_onto_its_commits() {
+    let (id, state, first, mut pending) = with_a_deposit_in_flight();
     // When the next batch withdraws 80 on top of it.
     let next = plan(&View { proven: &state, pending: &pending }, &[request(id, withdraw(80), None)]);
     // Then it expects the in-flight version and names the in-flight commit as the one it follows.
@@ -126,13 +131,7 @@ fn a_batch_planned_behind_one_in_flight_chains_onto_its_commits() {
 
 #[test]
 fn refusals_without_a_commit_and_in_flight_keys_planned_on_the_overlay_wait_for_proven_state() {
-    let id = Uuid::new_v4();
-    let mut state = PartitionState::new(0);
-    let opened = plan_on(&state, &[request(id, open(), None)]).commits.remove(0);
-    state.fold(0, &opened);
-    let first = plan_on(&state, &[request(id, deposit(100), Some("d1"))]);
-    let mut pending = Pending::default();
-    pending.add(&first.accounts, &first.commits);
+    let (id, state, _, pending) = with_a_deposit_in_flight();
     let view = View { proven: &state, pending: &pending };
     let overdrawn = plan(&view, &[request(id, withdraw(500), None)]);
     assert!(overdrawn.has_refusals && overdrawn.needs_proven_state(), "no commit to prove the view");
