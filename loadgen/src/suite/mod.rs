@@ -141,7 +141,7 @@ pub async fn run(quick: bool, out: PathBuf) -> anyhow::Result<()> {
             accounts: 200,
             fold_accounts: 500,
             fold_deposits: 99,
-            aggregates_for_rss: 5_000,
+            aggregates_for_rss: 20_000,
         }
     } else {
         Plan {
@@ -150,7 +150,7 @@ pub async fn run(quick: bool, out: PathBuf) -> anyhow::Result<()> {
             accounts: 1_000,
             fold_accounts: 2_000,
             fold_deposits: 99,
-            aggregates_for_rss: 50_000,
+            aggregates_for_rss: 100_000,
         }
     };
     let started = Instant::now();
@@ -253,15 +253,26 @@ pub async fn run(quick: bool, out: PathBuf) -> anyhow::Result<()> {
         rows.push(Row::new(format!("7. peak RSS, {name}"), format!("{:.1} MiB", peak_kib as f64 / 1024.0)));
     }
 
-    // 7. Command-service memory per million aggregates held.
-    let pid = commands_process.pid().context("command service pid")?;
+    // 7. Command-service memory per million aggregates held: a fresh service on
+    // its own topic, so that memory the allocator kept from the load above
+    // does not hide the growth.
+    let port = free_port();
+    let mut vars = env(&stack, port);
+    vars.push(("EVENTS_TOPIC".into(), format!("{}-rss", stack.topic)));
+    let mut fresh = Process::start(sibling("command-service")?, vars);
+    let fresh_base = format!("http://127.0.0.1:{port}");
+    wait_ready(&mut fresh, &format!("{fresh_base}/readyz")).await;
+    let pid = fresh.pid().context("command service pid")?;
+    open_accounts(&http, &fresh_base, 1_000).await?;
     let before = sys::status_kib(pid, "VmRSS:").unwrap_or(0);
-    open_accounts(&http, &cmd, plan.aggregates_for_rss).await?;
+    open_accounts(&http, &fresh_base, plan.aggregates_for_rss).await?;
     let after = sys::status_kib(pid, "VmRSS:").unwrap_or(0);
+    fresh.assert_running();
+    drop(fresh);
     let per_million = after.saturating_sub(before) as f64 / 1024.0 / plan.aggregates_for_rss as f64 * 1e6;
     let mut row = Row::new("7. command-service RSS per 1M aggregates", format!("{per_million:.0} MiB"));
     row.note = format!(
-        "RSS {:.1} → {:.1} MiB after opening {} more accounts",
+        "fresh service: RSS {:.1} → {:.1} MiB while opening {} accounts",
         before as f64 / 1024.0,
         after as f64 / 1024.0,
         plan.aggregates_for_rss
