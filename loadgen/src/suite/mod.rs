@@ -91,8 +91,19 @@ fn env(stack: &Stack, port: u16) -> Vec<(String, String)> {
 }
 
 pub async fn service(name: &str, stack: &Stack) -> anyhow::Result<(Process, String)> {
+    service_with(name, stack, Vec::new()).await
+}
+
+/// [`service`], with extra variables that override the stack's.
+pub async fn service_with(
+    name: &str,
+    stack: &Stack,
+    extra: Vec<(String, String)>,
+) -> anyhow::Result<(Process, String)> {
     let port = free_port();
-    let mut process = Process::start(sibling(name)?, env(stack, port));
+    let mut vars = env(stack, port);
+    vars.extend(extra);
+    let mut process = Process::start(sibling(name)?, vars);
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&mut process, &format!("{base}/readyz")).await;
     Ok((process, base))
@@ -256,12 +267,8 @@ pub async fn run(quick: bool, out: PathBuf) -> anyhow::Result<()> {
     // 7. Command-service memory per million aggregates held: a fresh service on
     // its own topic, so that memory the allocator kept from the load above
     // does not hide the growth.
-    let port = free_port();
-    let mut vars = env(&stack, port);
-    vars.push(("EVENTS_TOPIC".into(), format!("{}-rss", stack.topic)));
-    let mut fresh = Process::start(sibling("command-service")?, vars);
-    let fresh_base = format!("http://127.0.0.1:{port}");
-    wait_ready(&mut fresh, &format!("{fresh_base}/readyz")).await;
+    let topic = vec![("EVENTS_TOPIC".to_owned(), format!("{}-rss", stack.topic))];
+    let (mut fresh, fresh_base) = service_with("command-service", &stack, topic).await?;
     let pid = fresh.pid().context("command service pid")?;
     open_accounts(&http, &fresh_base, 1_000).await?;
     let before = sys::status_kib(pid, "VmRSS:").unwrap_or(0);
