@@ -206,15 +206,8 @@ async fn startup(accounts: usize, deposits: u64) -> anyhow::Result<()> {
     prefill(&stack.broker.addr, &stack.topic, accounts, deposits, 0).await;
     let commits = accounts as u64 * (deposits + 1);
     let port = free_port();
-    let env = vec![
-        ("KAFKA_BROKERS".to_owned(), stack.broker.addr.clone()),
-        ("DATABASE_URL".to_owned(), stack.db.url.clone()),
-        ("EVENTS_TOPIC".to_owned(), stack.topic.clone()),
-        ("HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}")),
-        ("SNAPSHOT_EVERY".to_owned(), "5000".to_owned()),
-        ("JWT_SECRET".to_owned(), ledger_runtime::TEST_JWT_SECRET.to_owned()),
-        ("RUST_LOG".to_owned(), "warn".to_owned()),
-    ];
+    let mut env = suite::env(&stack, port);
+    env.push(("SNAPSHOT_EVERY".to_owned(), "5000".to_owned()));
     let url = format!("http://127.0.0.1:{port}/readyz");
     let started = Instant::now();
     let mut process = Process::start(&bin, env);

@@ -76,7 +76,8 @@ struct Plan {
     aggregates_for_rss: usize,
 }
 
-fn env(stack: &Stack, port: u16) -> Vec<(String, String)> {
+/// What every service a benchmark starts is given: the stack, a port, test auth, no rate limit.
+pub(crate) fn env(stack: &Stack, port: u16) -> Vec<(String, String)> {
     vec![
         ("KAFKA_BROKERS".into(), stack.broker.addr.clone()),
         ("DATABASE_URL".into(), stack.db.url.clone()),

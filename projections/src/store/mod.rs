@@ -63,34 +63,17 @@ pub async fn upsert_accounts(tx: &mut PgConnection, accounts: &HashMap<Uuid, Sto
     if accounts.is_empty() {
         return Ok(());
     }
-    let n = accounts.len();
-    let (mut ids, mut owners, mut currencies, mut balances, mut limits) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut statuses, mut versions, mut heads, mut opened, mut updated) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for (id, stored) in accounts {
-        let a = &stored.account;
-        ids.push(*id);
-        owners.push(a.owner.as_str());
-        currencies.push(a.currency.as_str());
-        balances.push(a.balance);
-        limits.push(a.overdraft_limit);
-        statuses.push(a.status.as_str());
-        versions.push(a.version as i64);
-        heads.push(a.head);
-        opened.push(stored.opened_at);
-        updated.push(stored.updated_at);
-    }
+    // One array per column, all in the map's (stable) iteration order.
+    let ids: Vec<Uuid> = accounts.keys().copied().collect();
+    let owners: Vec<&str> = accounts.values().map(|s| s.account.owner.as_str()).collect();
+    let currencies: Vec<&str> = accounts.values().map(|s| s.account.currency.as_str()).collect();
+    let statuses: Vec<&str> = accounts.values().map(|s| s.account.status.as_str()).collect();
+    let balances: Vec<i64> = accounts.values().map(|s| s.account.balance).collect();
+    let limits: Vec<i64> = accounts.values().map(|s| s.account.overdraft_limit).collect();
+    let versions: Vec<i64> = accounts.values().map(|s| s.account.version as i64).collect();
+    let heads: Vec<Option<Uuid>> = accounts.values().map(|s| s.account.head).collect();
+    let opened: Vec<DateTime<Utc>> = accounts.values().map(|s| s.opened_at).collect();
+    let updated: Vec<DateTime<Utc>> = accounts.values().map(|s| s.updated_at).collect();
     sqlx::query(
         "insert into accounts (id, owner, currency, balance, overdraft_limit, status, version, head_commit_id,
                                opened_at, updated_at)
