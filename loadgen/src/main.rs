@@ -207,7 +207,9 @@ async fn startup(accounts: usize, deposits: u64) -> anyhow::Result<()> {
     let commits = accounts as u64 * (deposits + 1);
     let port = free_port();
     let mut env = suite::env(&stack, port);
-    env.push(("SNAPSHOT_EVERY".to_owned(), "5000".to_owned()));
+    // Small enough that every one of the 8 partitions takes a snapshot, or the wait below never ends.
+    let every = (commits / 16).clamp(1, 5000);
+    env.push(("SNAPSHOT_EVERY".to_owned(), every.to_string()));
     let url = format!("http://127.0.0.1:{port}/readyz");
     let started = Instant::now();
     let mut process = Process::start(&bin, env);
