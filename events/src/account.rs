@@ -4,10 +4,18 @@
 //! event into the state, cannot fail and does no I/O. Amounts are integer
 //! minor units (`i64`); every sum is checked, never wrapped.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::currency::is_iso4217;
+pub use crate::error::DomainError;
+use crate::transfer::{self, Leg};
+pub use crate::transfer::{
+    HoldPosted, HoldReleased, TransferCredited, TransferDebited, TransferHeld, TransferRefused, TransferReversed,
+};
 
 /// The aggregate type recorded in every account commit.
 pub const AGGREGATE_TYPE: &str = "account";
@@ -48,6 +56,12 @@ pub struct Account {
     pub currency: String,
     pub balance: i64,
     pub overdraft_limit: i64,
+    /// The sum of this account's open holds: reserved, still in `balance`.
+    #[serde(default)]
+    pub held: i64,
+    /// Every transfer this account took part in, and how far it got here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub transfers: BTreeMap<Uuid, Leg>,
     /// The id of the last commit the fold accepted for this account (`None`
     /// before the first, or when the state was stored before heads were kept).
     #[serde(default)]
@@ -58,15 +72,87 @@ pub struct Account {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "name", rename_all = "PascalCase")]
 pub enum Command {
-    OpenAccount { owner: String, currency: String, overdraft_limit: i64 },
-    Deposit { amount: i64, reference: Option<String> },
-    Withdraw { amount: i64, reference: Option<String> },
-    FreezeAccount { reason: Option<String> },
+    OpenAccount {
+        owner: String,
+        currency: String,
+        overdraft_limit: i64,
+    },
+    Deposit {
+        amount: i64,
+        reference: Option<String>,
+    },
+    Withdraw {
+        amount: i64,
+        reference: Option<String>,
+    },
+    FreezeAccount {
+        reason: Option<String>,
+    },
     UnfreezeAccount,
     CloseAccount,
+    /// On the source: take `amount` out of the available balance, into transit
+    /// (one-phase) or into a hold (`pending`). `now` and `destination_currency`
+    /// (when the caller knows it) are context, not content: not fingerprinted.
+    InitiateTransfer {
+        transfer_id: Uuid,
+        from: Uuid,
+        to: Uuid,
+        amount: i64,
+        reference: Option<String>,
+        pending: bool,
+        timeout_secs: Option<u64>,
+        #[serde(skip)]
+        destination_currency: Option<String>,
+        #[serde(skip)]
+        now: DateTime<Utc>,
+    },
+    /// On the source: capture a hold, all of it or `amount` of it (the rest is released).
+    PostTransfer {
+        transfer_id: Uuid,
+        amount: Option<i64>,
+        #[serde(skip)]
+        now: DateTime<Utc>,
+    },
+    /// On the source: release a hold.
+    VoidTransfer {
+        transfer_id: Uuid,
+        #[serde(skip)]
+        now: DateTime<Utc>,
+    },
+    /// On the source, from the transfer driver: release a hold past its timeout.
+    ExpireTransfer {
+        transfer_id: Uuid,
+        #[serde(skip)]
+        now: DateTime<Utc>,
+    },
+    /// On the destination, from the transfer driver: credit, or record the refusal.
+    CreditTransfer {
+        transfer_id: Uuid,
+        from: Uuid,
+        amount: i64,
+        currency: String,
+        reference: Option<String>,
+    },
+    /// On the source, from the transfer driver: the destination refused; give the money back.
+    ReverseTransfer {
+        transfer_id: Uuid,
+    },
 }
 
 impl Command {
+    /// A command whose rules live in the transfer module.
+    pub fn is_transfer(&self) -> bool {
+        matches!(
+            self,
+            Command::InitiateTransfer { .. }
+                | Command::PostTransfer { .. }
+                | Command::VoidTransfer { .. }
+                | Command::ExpireTransfer { .. }
+                | Command::CreditTransfer { .. }
+                | Command::ReverseTransfer { .. }
+        )
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Command::OpenAccount { .. } => "OpenAccount",
@@ -75,6 +161,12 @@ impl Command {
             Command::FreezeAccount { .. } => "FreezeAccount",
             Command::UnfreezeAccount => "UnfreezeAccount",
             Command::CloseAccount => "CloseAccount",
+            Command::InitiateTransfer { .. } => "InitiateTransfer",
+            Command::PostTransfer { .. } => "PostTransfer",
+            Command::VoidTransfer { .. } => "VoidTransfer",
+            Command::ExpireTransfer { .. } => "ExpireTransfer",
+            Command::CreditTransfer { .. } => "CreditTransfer",
+            Command::ReverseTransfer { .. } => "ReverseTransfer",
         }
     }
 }
@@ -116,6 +208,14 @@ pub enum AccountEvent {
     AccountFrozen(AccountFrozen),
     AccountUnfrozen,
     AccountClosed,
+    TransferDebited(TransferDebited),
+    TransferHeld(TransferHeld),
+    HoldPosted(HoldPosted),
+    HoldVoided(HoldReleased),
+    HoldExpired(HoldReleased),
+    TransferCredited(TransferCredited),
+    TransferRefused(TransferRefused),
+    TransferReversed(TransferReversed),
 }
 
 impl AccountEvent {
@@ -128,52 +228,23 @@ impl AccountEvent {
             AccountEvent::AccountFrozen(_) => "AccountFrozen",
             AccountEvent::AccountUnfrozen => "AccountUnfrozen",
             AccountEvent::AccountClosed => "AccountClosed",
+            AccountEvent::TransferDebited(_) => "TransferDebited",
+            AccountEvent::TransferHeld(_) => "TransferHeld",
+            AccountEvent::HoldPosted(_) => "HoldPosted",
+            AccountEvent::HoldVoided(_) => "HoldVoided",
+            AccountEvent::HoldExpired(_) => "HoldExpired",
+            AccountEvent::TransferCredited(_) => "TransferCredited",
+            AccountEvent::TransferRefused(_) => "TransferRefused",
+            AccountEvent::TransferReversed(_) => "TransferReversed",
         }
     }
 }
 
-/// Why `decide` refused a command. Each maps to one stable error code.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum DomainError {
-    #[error("{0}")]
-    Validation(String),
-    #[error("account not found")]
-    NotFound,
-    #[error("account already exists")]
-    AlreadyExists,
-    #[error("insufficient funds: balance {balance}, overdraft limit {overdraft_limit}, requested {amount}")]
-    InsufficientFunds { balance: i64, overdraft_limit: i64, amount: i64 },
-    #[error("account is frozen")]
-    Frozen,
-    #[error("account is not frozen")]
-    NotFrozen,
-    #[error("account is closed")]
-    Closed,
-    #[error("account balance is {balance}, it must be zero to close")]
-    NonzeroBalance { balance: i64 },
-}
-
-impl DomainError {
-    /// The stable machine-readable code clients switch on.
-    pub fn code(&self) -> &'static str {
-        match self {
-            DomainError::Validation(_) => "validation_failed",
-            DomainError::NotFound => "not_found",
-            DomainError::AlreadyExists => "account_exists",
-            DomainError::InsufficientFunds { .. } => "insufficient_funds",
-            DomainError::Frozen => "account_frozen",
-            DomainError::NotFrozen => "account_not_frozen",
-            DomainError::Closed => "account_closed",
-            DomainError::NonzeroBalance { .. } => "nonzero_balance",
-        }
-    }
-}
-
-fn invalid(msg: impl Into<String>) -> DomainError {
+pub(crate) fn invalid(msg: impl Into<String>) -> DomainError {
     DomainError::Validation(msg.into())
 }
 
-fn check_text(field: &str, value: &Option<String>) -> Result<(), DomainError> {
+pub(crate) fn check_text(field: &str, value: &Option<String>) -> Result<(), DomainError> {
     match value {
         Some(v) if v.chars().count() > MAX_TEXT_LEN => {
             Err(invalid(format!("{field} is longer than {MAX_TEXT_LEN} characters")))
@@ -183,7 +254,7 @@ fn check_text(field: &str, value: &Option<String>) -> Result<(), DomainError> {
     }
 }
 
-fn check_amount(amount: i64) -> Result<(), DomainError> {
+pub(crate) fn check_amount(amount: i64) -> Result<(), DomainError> {
     if amount <= 0 {
         return Err(invalid("amount must be a positive integer in minor units"));
     }
@@ -195,6 +266,9 @@ fn check_amount(amount: i64) -> Result<(), DomainError> {
 
 /// Every rule of the account: given its state, what events does `command` cause?
 pub fn decide(state: &Account, command: &Command) -> Result<Vec<AccountEvent>, DomainError> {
+    if command.is_transfer() {
+        return transfer::decide(state, command);
+    }
     if let Command::OpenAccount { owner, currency, overdraft_limit } = command {
         if state.status != Status::NotOpened {
             return Err(DomainError::AlreadyExists);
@@ -236,15 +310,8 @@ pub fn decide(state: &Account, command: &Command) -> Result<Vec<AccountEvent>, D
             if frozen {
                 return Err(DomainError::Frozen);
             }
-            let insufficient = || DomainError::InsufficientFunds {
-                balance: state.balance,
-                overdraft_limit: state.overdraft_limit,
-                amount: *amount,
-            };
-            let balance_after = state.balance.checked_sub(*amount).ok_or_else(insufficient)?;
-            if balance_after < -state.overdraft_limit {
-                return Err(insufficient());
-            }
+            transfer::check_available(state, *amount)?;
+            let balance_after = state.balance - amount;
             AccountEvent::MoneyWithdrawn(MoneyMoved { amount: *amount, reference: reference.clone(), balance_after })
         }
         Command::FreezeAccount { reason } => {
@@ -264,11 +331,12 @@ pub fn decide(state: &Account, command: &Command) -> Result<Vec<AccountEvent>, D
             if frozen {
                 return Err(DomainError::Frozen);
             }
-            if state.balance != 0 {
-                return Err(DomainError::NonzeroBalance { balance: state.balance });
+            if state.balance != 0 || state.held != 0 {
+                return Err(DomainError::NonzeroBalance { balance: state.balance, held: state.held });
             }
             AccountEvent::AccountClosed
         }
+        _ => unreachable!("transfer commands are decided by the transfer module"),
     };
     Ok(vec![event])
 }
@@ -288,6 +356,7 @@ pub fn apply(state: &mut Account, event: &AccountEvent) {
         AccountEvent::AccountFrozen(_) => state.status = Status::Frozen,
         AccountEvent::AccountUnfrozen => state.status = Status::Open,
         AccountEvent::AccountClosed => state.status = Status::Closed,
+        transfer_event => transfer::apply(state, transfer_event),
     }
 }
 

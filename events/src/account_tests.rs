@@ -83,7 +83,7 @@ fn a_withdrawal_may_use_the_overdraft_but_not_beyond_it() {
     assert!(decide(&state, &withdraw(150)).is_ok());
     assert_eq!(
         decide(&state, &withdraw(151)),
-        Err(DomainError::InsufficientFunds { balance: 100, overdraft_limit: 50, amount: 151 })
+        Err(DomainError::InsufficientFunds { balance: 100, held: 0, overdraft_limit: 50, amount: 151 })
     );
 }
 
@@ -132,7 +132,7 @@ fn a_closed_account_takes_nothing() {
 #[test]
 fn only_an_account_with_a_zero_balance_can_be_closed() {
     let state = given(&[opened(0), deposited(5, 5)]);
-    assert_eq!(decide(&state, &Command::CloseAccount), Err(DomainError::NonzeroBalance { balance: 5 }));
+    assert_eq!(decide(&state, &Command::CloseAccount), Err(DomainError::NonzeroBalance { balance: 5, held: 0 }));
     let state = given(&[opened(0)]);
     assert_eq!(decide(&state, &Command::CloseAccount), Ok(vec![AccountEvent::AccountClosed]));
 }

@@ -12,6 +12,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::account::{AccountEvent, AccountFrozen, AccountOpened, Empty, MoneyMoved};
+use crate::transfer::{
+    HoldPosted, HoldReleased, TransferCredited, TransferDebited, TransferHeld, TransferRefused, TransferReversed,
+};
 
 /// Header names carried by every commit record.
 pub mod headers {
@@ -184,6 +187,13 @@ fn encode_event(event: &Event) -> RawEvent {
         AccountEvent::MoneyDeposited(e) | AccountEvent::MoneyWithdrawn(e) => serde_json::to_value(e),
         AccountEvent::AccountFrozen(e) => serde_json::to_value(e),
         AccountEvent::AccountUnfrozen | AccountEvent::AccountClosed => serde_json::to_value(Empty {}),
+        AccountEvent::TransferDebited(e) => serde_json::to_value(e),
+        AccountEvent::TransferHeld(e) => serde_json::to_value(e),
+        AccountEvent::HoldPosted(e) => serde_json::to_value(e),
+        AccountEvent::HoldVoided(e) | AccountEvent::HoldExpired(e) => serde_json::to_value(e),
+        AccountEvent::TransferCredited(e) => serde_json::to_value(e),
+        AccountEvent::TransferRefused(e) => serde_json::to_value(e),
+        AccountEvent::TransferReversed(e) => serde_json::to_value(e),
     }
     .expect("event data always serialises");
     RawEvent {
@@ -214,6 +224,14 @@ fn decode_event(raw: RawEvent) -> Result<Event, DecodeError> {
             serde_json::from_value::<Empty>(data)?;
             AccountEvent::AccountClosed
         }
+        "TransferDebited" => AccountEvent::TransferDebited(serde_json::from_value::<TransferDebited>(data)?),
+        "TransferHeld" => AccountEvent::TransferHeld(serde_json::from_value::<TransferHeld>(data)?),
+        "HoldPosted" => AccountEvent::HoldPosted(serde_json::from_value::<HoldPosted>(data)?),
+        "HoldVoided" => AccountEvent::HoldVoided(serde_json::from_value::<HoldReleased>(data)?),
+        "HoldExpired" => AccountEvent::HoldExpired(serde_json::from_value::<HoldReleased>(data)?),
+        "TransferCredited" => AccountEvent::TransferCredited(serde_json::from_value::<TransferCredited>(data)?),
+        "TransferRefused" => AccountEvent::TransferRefused(serde_json::from_value::<TransferRefused>(data)?),
+        "TransferReversed" => AccountEvent::TransferReversed(serde_json::from_value::<TransferReversed>(data)?),
         _ => return Err(unknown(&event_type)),
     };
     Ok(Event { event_id, sequence, occurred_at, payload })

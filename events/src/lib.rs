@@ -1,7 +1,8 @@
 //! The shared contract of Ledgerline: what a record in the events topic means.
 //!
 //! This crate owns the wire format of a *commit* (one Kafka record per accepted
-//! command), the account aggregate (its events, `decide` and `apply`), the fold
+//! command), the account aggregate (its events, `decide` and `apply`), the
+//! transfer legs between accounts and the money identity across them, the fold
 //! rule every reader applies to a partition, and the partitioner that maps an
 //! aggregate id to a partition exactly as Kafka's default partitioner does.
 //!
@@ -13,21 +14,28 @@
 //! - [`account`] — the account aggregate: commands, events, `decide`, `apply`.
 //! - [`currency`] — the ISO-4217 currency codes the domain accepts.
 //! - [`commit`] — the commit record (envelope, event encoding, headers).
+//! - [`error`] — `DomainError`: why `decide` refused, with stable codes.
 //! - [`fold`] — the fold rule (accepted or rejected) and a fold over accounts.
+//! - [`ledger`] — money across accounts: each event's effect on the totals, a transfer's status.
 //! - [`partition`] — Kafka-compatible murmur2 partitioning.
 //! - [`position`] — log positions and the opaque consistency token.
+//! - [`transfer`] — transfer legs between accounts: their events, `decide` and `apply`.
 //! - [`upcast`] — old event schema versions read as the current one.
 
 pub mod account;
 pub mod commit;
 pub mod currency;
+pub mod error;
 pub mod fold;
+pub mod ledger;
 pub mod partition;
 pub mod position;
+pub mod transfer;
 pub mod upcast;
 
 pub use account::{apply, decide, Account, AccountEvent, Command, DomainError, Status};
 pub use commit::{CommandInfo, Commit, DecodeError, Event, Metadata};
 pub use fold::{fold_commit, judge, LogFold, Rejection, Verdict};
+pub use ledger::{Effect, Legs, TransferStatus};
 pub use partition::{murmur2, partition_for};
 pub use position::{ConsistencyToken, Position};

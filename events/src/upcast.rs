@@ -12,6 +12,8 @@ pub fn current_version(event_type: &str) -> Option<u32> {
     match event_type {
         "MoneyDeposited" => Some(2),
         "AccountOpened" | "MoneyWithdrawn" | "AccountFrozen" | "AccountUnfrozen" | "AccountClosed" => Some(1),
+        "TransferDebited" | "TransferHeld" | "HoldPosted" | "HoldVoided" | "HoldExpired" | "TransferCredited"
+        | "TransferRefused" | "TransferReversed" => Some(1),
         _ => None,
     }
 }

@@ -31,8 +31,11 @@ pub enum Role {
     Client,
     /// Reads everything; sends no command.
     Analyst,
-    /// Admin and metrics endpoints.
+    /// Admin and metrics endpoints; may move money between any accounts.
     Ops,
+    /// The transfer driver: records the legs a transfer's source cannot
+    /// (credits, reversals, expiries). Never give it to a person.
+    System,
 }
 
 /// The caller, as its token says.
@@ -66,6 +69,7 @@ impl Principal {
                 Role::Client => "client",
                 Role::Analyst => "analyst",
                 Role::Ops => "ops",
+                Role::System => "system",
             })
             .collect()
     }
