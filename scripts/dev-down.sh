@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LEDGER_DATA:-$PWD/.data}
-for name in query-service projections command-service nisshi; do
+for name in transfers query-service projections command-service nisshi; do
   pidfile="$DATA/pids/$name"
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")

@@ -57,6 +57,9 @@ wait_http http://127.0.0.1:8082/readyz 120 || die "projections did not get ready
 start query-service env HTTP_ADDR=127.0.0.1:8081 DATABASE_URL="${QUERY_DATABASE_URL:-postgres://ledger_query@127.0.0.1:5432/$db}" \
   target/debug/query-service
 wait_http http://127.0.0.1:8081/readyz 120 || die "query-service did not get ready; see $DATA/logs/query-service.log"
+# The transfer driver credits destinations, reverses refusals and expires holds.
+start transfers env HTTP_ADDR=127.0.0.1:8083 COMMAND_URL=http://127.0.0.1:8080 target/debug/transfers
+wait_http http://127.0.0.1:8083/readyz 120 || die "transfers did not get ready; see $DATA/logs/transfers.log"
 
 cat <<MSG
 
@@ -64,6 +67,7 @@ Ledgerline is up.
   command API   http://127.0.0.1:8080   (readyz: /readyz)
   query API     http://127.0.0.1:8081
   projections   http://127.0.0.1:8082/metrics (Prometheus)
+  transfers     http://127.0.0.1:8083/metrics (the transfer driver)
   Kafka broker  $KAFKA_BROKERS (Nisshi, data in $DATA/nisshi.db), topic $EVENTS_TOPIC
   logs          $DATA/logs/
 

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 ensure_broker
 ensure_postgres
+# The bank test runs every service binary as a process of its own (kill -9).
+cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else

@@ -13,6 +13,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::directory::Directory;
 use crate::error::{Error, Refusal};
 use crate::http::{router, CommandHeaders};
 use crate::plan::{Reply, Request};
@@ -62,6 +63,8 @@ impl Writers {
 #[derive(Clone)]
 pub struct AppState {
     pub writers: Arc<Writers>,
+    /// Currencies, transfer sources and statuses, across partitions.
+    pub directory: Arc<Directory>,
     pub max_body_bytes: usize,
     /// Signs the consistency tokens handed to clients.
     pub token_key: Arc<[u8]>,
@@ -107,11 +110,13 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = shutdown::signal();
         let writers = Arc::new(Writers::default());
+        let directory = Arc::new(Directory::default());
         if self.config.consistency_token_key.expose() == crate::config::DEV_TOKEN_KEY {
             warn!("CONSISTENCY_TOKEN_KEY is not set: using the development key; set it in any shared deployment");
         }
         let state = AppState {
             writers: Arc::clone(&writers),
+            directory: Arc::clone(&directory),
             max_body_bytes: self.config.max_body_bytes,
             token_key: self.config.consistency_token_key.expose().as_bytes().into(),
             auth: self.auth.clone(),
@@ -143,6 +148,7 @@ impl Application {
             batch_max: self.config.batch_max,
             pipeline_depth: usize::from(self.config.pipeline_depth),
         });
+        directory.load(states.iter().map(|(state, _)| state));
         let mut senders = Vec::with_capacity(states.len());
         let mut tasks = Vec::with_capacity(states.len());
         for (partition_state, snapshot_offset) in states {
@@ -154,8 +160,13 @@ impl Application {
                 self.config.idempotency_window(),
                 snapshot_offset,
             );
-            let writer =
-                Writer::new(Arc::clone(&writer_config), partition_state, Arc::clone(&self.producer), snapshots);
+            let writer = Writer::new(
+                Arc::clone(&writer_config),
+                partition_state,
+                Arc::clone(&self.producer),
+                snapshots,
+                Arc::clone(&directory),
+            );
             tasks.push(tokio::spawn(writer.run(receiver, shutdown.clone())));
             senders.push(sender);
         }

@@ -1,6 +1,7 @@
 //! Ledgerline's command service: the write side.
 //!
-//! It owns the HTTP command API, the partition writers that turn commands into
+//! It owns the HTTP command API (accounts, transfers, and the internal legs
+//! the transfer driver records), the partition writers that turn commands into
 //! commit records in the Kafka events topic (group commit, offset-proven
 //! acknowledgement), the write-side state rebuilt from snapshot plus log tail,
 //! and the snapshot table. It does not own any read model (see `projections`),
@@ -9,6 +10,7 @@
 //! # Layout
 //! - [`app`] — `Application::build(config).run_until_stopped()`, and the request router to writers.
 //! - [`config`] — flags with environment fallbacks.
+//! - [`directory`] — account currencies, transfer sources and statuses across partitions, `Prefer: wait`.
 //! - [`error`] — the crate's error and refusal types.
 //! - [`http`] — routes, extraction, and the one mapping of errors to problem+json.
 //! - [`pending`] — the in-flight overlay the next batch is planned against.
@@ -22,6 +24,7 @@
 
 pub mod app;
 pub mod config;
+pub mod directory;
 pub mod error;
 pub mod http;
 pub mod pending;

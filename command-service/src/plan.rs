@@ -96,7 +96,7 @@ pub fn plan(view: &View, batch: &[Request]) -> Plan {
         // checked before anything else, idempotent replays included.
         if let Some(owner) = request.owner.as_deref() {
             let current = overlay.get(&id).or_else(|| view.account(&id));
-            if current.is_some_and(|a| a.version > 0 && a.owner != owner) {
+            if current.is_some_and(|a| a.status != events::account::Status::NotOpened && a.owner != owner) {
                 plan.decisions.push(Decision::Answer(Err(Refusal::Domain(events::DomainError::NotFound))));
                 continue;
             }

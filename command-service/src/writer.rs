@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
+use crate::directory::Directory;
 use crate::error::{Error, Refusal};
 use crate::pending::{Pending, View};
 use crate::plan::{plan, Decision, Outcome, Plan, Reply, Request};
@@ -80,6 +81,8 @@ pub struct Writer {
     producer: Arc<FutureProducer>,
     reader: Option<StreamConsumer>,
     snapshots: Snapshotter,
+    /// Told of every commit the fold accepts.
+    directory: Arc<Directory>,
     /// The state may be behind the log (after a failed delivery or read): resync before deciding.
     stale: bool,
     /// A batch in flight could not be queued whole: send nothing more until it is settled.
@@ -92,6 +95,7 @@ impl Writer {
         state: PartitionState,
         producer: Arc<FutureProducer>,
         snapshots: Snapshotter,
+        directory: Arc<Directory>,
     ) -> Self {
         Self {
             config,
@@ -101,6 +105,7 @@ impl Writer {
             producer,
             reader: None,
             snapshots,
+            directory,
             stale: false,
             broken: false,
         }
@@ -219,6 +224,7 @@ impl Writer {
                     // Contiguous: the fold up to here is exactly what the commit was decided
                     // against, so the fold rule accepts it. Ask it anyway: it is the judge.
                     let outcome = if self.state.fold(*offset, commit).is_accepted() {
+                        self.directory.observe(commit);
                         Ok(Reply { receipt: self.state.receipt(*offset, commit), replayed: false })
                     } else {
                         Err(Refusal::WriteConflict)
@@ -280,9 +286,12 @@ impl Writer {
         let reader = self.reader.as_ref().expect("reader was just created");
         let from = self.state.next_offset;
         let mut seen = HashMap::new();
-        let state = &mut self.state;
+        let (state, directory) = (&mut self.state, &self.directory);
         kafka::read_ranges(reader, &self.config.topic, &[(state.partition, from, end)], |_, offset, bytes| {
             if let Some((commit, verdict)) = state.fold_record(offset, bytes) {
+                if verdict.is_accepted() {
+                    directory.observe(&commit);
+                }
                 seen.entry(commit.commit_id).or_insert((offset, verdict.is_accepted()));
             }
         })

@@ -16,10 +16,11 @@
 //! - [`http`] — `/healthz`, `/readyz`, `/metrics`.
 //! - [`metrics`] — per projection and partition metrics.
 //! - [`projector`] — the trait a read model implements, and the list of them.
-//! - [`projectors`] — `accounts`, `account_entries`, `event_archive`.
+//! - [`projectors`] — `accounts`, `account_entries`, `event_archive`,
+//!   `transfers` (with `transfer_steps`), `ledger_totals`.
 //! - [`replay`] — rebuild read models in a shadow schema; swap or compare.
 //! - [`store`] — the SQL: set-based writes, guarded checkpoints, migrations,
-//!   and the shadow schema of a replay.
+//!   the transfers and ledger totals, and the shadow schema of a replay.
 //! - [`worker`] — the consume, batch, apply, checkpoint loop.
 
 pub mod app;

@@ -21,11 +21,14 @@ pub trait Projector: Send + Sync {
 }
 
 /// Every projector a worker runs, in the order they write (and so lock).
-/// `accounts` also holds the fold state.
+/// `accounts` also holds the fold state. `transfers` is the only one whose rows
+/// the workers of other partitions write too (it sorts them, so all lock in one order).
 pub fn all() -> Vec<Box<dyn Projector>> {
     vec![
         Box::new(crate::projectors::accounts::Accounts),
         Box::new(crate::projectors::entries::Entries),
         Box::new(crate::projectors::archive::Archive),
+        Box::new(crate::projectors::transfers::Transfers),
+        Box::new(crate::projectors::totals::Totals),
     ]
 }

@@ -6,7 +6,8 @@
 //! Missing infrastructure FAILS the test with instructions; nothing is skipped.
 //!
 //! # Layout
-//! One module: [`Broker`], [`Database`], [`Process`], [`Stack`], [`fold_topic`],
+//! One module: [`Broker`] (memory or durable), [`Database`], [`Process`],
+//! [`workspace_bin`], [`Stack`], [`fold_topic`],
 //! and [`token`] / [`client`]: bearer tokens signed with `TEST_JWT_SECRET`, the
 //! key `Config::local` of every service checks (tests never turn auth off).
 
@@ -63,37 +64,94 @@ pub fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str, log: &std:
     }
 }
 
-/// A Nisshi broker with memory storage, killed on drop.
+/// A Nisshi broker on a free port, killed on drop. Memory storage by default;
+/// [`Broker::durable`] keeps the log in SQLite so it survives a kill -9.
 pub struct Broker {
-    child: Child,
+    child: Option<Child>,
     pub addr: String,
+    port: u16,
+    /// The data directory of a durable broker (its working directory).
+    dir: Option<PathBuf>,
 }
 
 impl Broker {
     pub fn start() -> Broker {
+        Self::launch(None)
+    }
+
+    /// A broker whose log is in `sqlite://nisshi.db` in a fresh directory.
+    pub fn durable() -> Broker {
+        let dir = std::env::temp_dir().join(format!("ledgerline-nisshi-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("broker data dir");
+        Self::launch(Some(dir))
+    }
+
+    fn launch(dir: Option<PathBuf>) -> Broker {
+        let mut broker = Broker { child: None, addr: String::new(), port: free_port(), dir };
+        broker.spawn();
+        broker
+    }
+
+    fn spawn(&mut self) {
         let bin = std::env::var("NISSHI_BIN").unwrap_or_else(|_| "nisshi".into());
-        let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let log = log_dir().join(format!("nisshi-{port}.log"));
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = log_dir().join(format!("nisshi-{}-{}.log", self.port, Uuid::new_v4().simple()));
         let out = std::fs::File::create(&log).expect("broker log");
-        let mut child = Command::new(&bin)
+        let storage = if self.dir.is_some() { "sqlite://nisshi.db" } else { "memory://nisshi/" };
+        let mut command = Command::new(&bin);
+        command
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://nisshi/", "--group-initial-rebalance-delay", "0s"])
+            .args(["--storage-engine", storage, "--group-initial-rebalance-delay", "0s"])
             .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start `{bin}` ({e}): {BROKER_HINT}"));
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+            .stderr(out);
+        if let Some(dir) = &self.dir {
+            // Nisshi resolves sqlite paths against its working directory (docs/nisshi.md).
+            command.current_dir(dir);
+        }
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start `{bin}` ({e}): {BROKER_HINT}"));
+        let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().expect("addr");
         wait_for_port(addr, &mut child, "nisshi", &log);
-        Broker { child, addr: addr.to_string() }
+        self.addr = addr.to_string();
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: whatever the broker had not stored is gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again on the same port (and, if durable, the same data).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
     }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill9();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// A binary of this workspace, next to the running test's own directory
+/// (`target/<profile>/`). `scripts/test.sh` builds them all (`--workspace`).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace binaries first (`cargo build --workspace --bins`, which \
+         `scripts/test.sh` does)",
+        bin.display()
+    );
+    bin
 }
 
 /// A fresh, uniquely named database, dropped at the end of the test.

@@ -60,7 +60,9 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
             .get::<Principal>()
             .cloned()
             .ok_or(Refusal::Forbidden("the request carries no principal"))?;
-        principal.require_any(&[Role::Client]).map_err(|_| Refusal::Forbidden("commands need the client role"))?;
+        principal
+            .require_any(&[Role::Client, Role::Ops, Role::System])
+            .map_err(|_| Refusal::Forbidden("commands need the client role"))?;
         let headers = &parts.headers;
         let idempotency_key = text(headers, "idempotency-key")?;
         if let Some(key) = &idempotency_key {
@@ -87,6 +89,13 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
         metadata.extra.insert("roles".into(), principal.role_names().into());
         let owner = principal.restricted.then(|| principal.sub.clone());
         Ok(CommandHeaders { idempotency_key, if_match, metadata, principal, owner })
+    }
+}
+
+impl CommandHeaders {
+    /// 403 `forbidden` unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role], why: &'static str) -> Result<(), Refusal> {
+        self.principal.require_any(roles).map_err(|_| Refusal::Forbidden(why))
     }
 }
 

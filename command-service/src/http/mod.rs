@@ -6,6 +6,7 @@ mod problem;
 pub use extract::CommandHeaders;
 pub use openapi::document as openapi_document;
 mod routes;
+mod transfers;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -28,8 +29,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts/{id}/freeze", post(routes::freeze))
         .route("/v1/accounts/{id}/unfreeze", post(routes::unfreeze))
         .route("/v1/accounts/{id}/close", post(routes::close))
+        .route("/v1/transfers", post(transfers::initiate))
+        .route("/v1/transfers/{id}/post", post(transfers::post))
+        .route("/v1/transfers/{id}/void", post(transfers::void))
         // Commands only: per client, after the token is checked (layers run outside in).
         .route_layer(middleware::from_fn_with_state(state.rate_limit.clone(), ledger_runtime::rate_limit::limit))
+        // The transfer driver's legs: not limited per client (one driver sends them all).
+        .route("/v1/internal/transfers/{id}/credit", post(transfers::credit))
+        .route("/v1/internal/transfers/{id}/reverse", post(transfers::reverse))
+        .route("/v1/internal/transfers/{id}/expire", post(transfers::expire))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))

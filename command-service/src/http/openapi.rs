@@ -7,6 +7,7 @@ use ledger_runtime::problem::ProblemDoc;
 use utoipa::{IntoParams, IntoResponses, OpenApi};
 
 use super::routes::{Accepted, FreezeBody, MoneyBody, NoBody, OpenAccountBody};
+use super::transfers::{CreditBody, PostBody, SourceBody, TransferAccepted, TransferBody, VoidBody};
 
 /// The headers every command reads.
 #[derive(IntoParams)]
@@ -44,6 +45,26 @@ pub struct Created(#[to_schema] Accepted);
 )]
 pub struct Done(#[to_schema] Accepted);
 
+/// 202: the transfer's first leg is in the log; it goes on by itself.
+#[derive(IntoResponses)]
+#[response(
+    status = 202,
+    description = "Accepted: this leg is durably in the log; `status` says where the transfer stands. \
+                   Without Prefer, or when the wait ran out.",
+    headers(("Location" = String, description = "/v1/transfers/{id}"),
+            ("Idempotent-Replayed" = String, description = "\"true\" when this answer is a replay"))
+)]
+pub struct TransferAcceptedDoc(#[to_schema] TransferAccepted);
+
+/// 200: with `Prefer: wait=N`, the transfer reached the status waited for in time.
+#[derive(IntoResponses)]
+#[response(
+    status = 200,
+    description = "The transfer is final (a new hold: held) within the Prefer: wait time.",
+    headers(("Location" = String), ("Preference-Applied" = String))
+)]
+pub struct TransferFinal(#[to_schema] TransferAccepted);
+
 /// Every refusal, as application/problem+json with a stable `code`.
 #[derive(IntoResponses)]
 pub enum CommandErrors {
@@ -60,7 +81,9 @@ pub enum CommandErrors {
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(#[to_schema] ProblemDoc),
     /// `insufficient_funds`, `account_frozen`, `account_not_frozen`, `account_closed`,
-    /// `nonzero_balance`, `account_exists`, `write_conflict`.
+    /// `nonzero_balance`, `account_exists`, `write_conflict`, `transfer_exists`,
+    /// `transfer_already_posted`, `transfer_already_voided`, `transfer_expired`,
+    /// `transfer_not_pending`, `transfer_leg_recorded`, `transfer_not_expired`.
     #[response(status = 409, content_type = "application/problem+json")]
     Conflict(#[to_schema] ProblemDoc),
     /// `version_conflict`: If-Match does not match the account version.
@@ -72,7 +95,7 @@ pub enum CommandErrors {
     /// `unsupported_media_type`: the body is not application/json.
     #[response(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(#[to_schema] ProblemDoc),
-    /// `validation_failed` (a rule on a value) or `idempotency_key_reused`.
+    /// `validation_failed` (a rule on a value), `currency_mismatch` or `idempotency_key_reused`.
     #[response(status = 422, content_type = "application/problem+json")]
     Unprocessable(#[to_schema] ProblemDoc),
     /// `rate_limited`: over the client's command rate. Has Retry-After.
@@ -96,7 +119,7 @@ pub struct PositionDoc {
     info(
         title = "Ledgerline command API",
         version = "1",
-        description = "Commands on accounts. Every accepted command is one commit in the Kafka events log; \
+        description = "Commands on accounts and transfers between them. Every accepted command is one commit in the Kafka events log; \
                        the answer comes only after the broker acknowledged it. Amounts are integer minor units."
     ),
     paths(
@@ -106,10 +129,19 @@ pub struct PositionDoc {
         super::routes::freeze,
         super::routes::unfreeze,
         super::routes::close,
+        super::transfers::initiate,
+        super::transfers::post,
+        super::transfers::void,
+        super::transfers::credit,
+        super::transfers::reverse,
+        super::transfers::expire,
         super::healthz,
         super::readyz,
     ),
-    components(schemas(OpenAccountBody, MoneyBody, FreezeBody, NoBody, Accepted, PositionDoc, ProblemDoc)),
+    components(schemas(
+        OpenAccountBody, MoneyBody, FreezeBody, NoBody, Accepted, PositionDoc, ProblemDoc, TransferBody, PostBody,
+        VoidBody, CreditBody, SourceBody, TransferAccepted
+    )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]

@@ -10,14 +10,21 @@ use crate::error::{Error, Refusal};
 
 fn status_of(error: &DomainError) -> StatusCode {
     match error {
-        DomainError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        DomainError::NotFound => StatusCode::NOT_FOUND,
+        DomainError::Validation(_) | DomainError::CurrencyMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        DomainError::NotFound | DomainError::TransferNotFound => StatusCode::NOT_FOUND,
         DomainError::AlreadyExists
         | DomainError::InsufficientFunds { .. }
         | DomainError::Frozen
         | DomainError::NotFrozen
         | DomainError::Closed
-        | DomainError::NonzeroBalance { .. } => StatusCode::CONFLICT,
+        | DomainError::NonzeroBalance { .. }
+        | DomainError::TransferExists
+        | DomainError::TransferAlreadyPosted
+        | DomainError::TransferAlreadyVoided
+        | DomainError::TransferExpired
+        | DomainError::TransferNotPending
+        | DomainError::TransferLegRecorded
+        | DomainError::TransferNotExpired => StatusCode::CONFLICT,
     }
 }
 

@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use events::{Command, ConsistencyToken, Position};
+use ledger_runtime::auth::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -83,6 +84,7 @@ pub async fn open_account(
     headers: CommandHeaders,
     Body(body): Body<OpenAccountBody>,
 ) -> Result<Response, Refusal> {
+    headers.require(&[Role::Client], "account commands need the client role")?;
     let sub = &headers.principal.sub;
     let owner = match body.owner {
         Some(owner) if headers.principal.restricted && owner != *sub => {
@@ -169,7 +171,7 @@ pub async fn close(
 }
 
 /// An id that is not a UUID names no account.
-fn account_id(raw: &str) -> Result<Uuid, Refusal> {
+pub(super) fn account_id(raw: &str) -> Result<Uuid, Refusal> {
     Uuid::parse_str(raw).map_err(|_| Refusal::Domain(events::DomainError::NotFound))
 }
 
@@ -179,11 +181,12 @@ async fn submit(
     command: Command,
     headers: CommandHeaders,
 ) -> Result<Response, Refusal> {
+    headers.require(&[Role::Client], "account commands need the client role")?;
     let reply = state.writers.submit(account_id, command, headers).await?;
     Ok(accepted(reply, &state.token_key))
 }
 
-fn accepted(reply: Reply, token_key: &[u8]) -> Response {
+pub(super) fn accepted(reply: Reply, token_key: &[u8]) -> Response {
     let receipt = reply.receipt;
     let status = if receipt.command == "OpenAccount" { StatusCode::CREATED } else { StatusCode::OK };
     let body = Accepted {

@@ -20,6 +20,7 @@ fn router() -> axum::Router {
     let auth = Authenticator::new(&AuthArgs::hs256(ledger_runtime::TEST_JWT_SECRET)).expect("auth");
     command_service::http::router(AppState {
         writers: Arc::new(Writers::default()),
+        directory: Arc::default(),
         max_body_bytes: 16 * 1024,
         token_key: Arc::from(&b"fuzz"[..]),
         auth,

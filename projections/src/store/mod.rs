@@ -1,8 +1,9 @@
 //! SQL of the projection workers: read-model writes (set-based, `unnest`) and
-//! guarded checkpoints. Lowercase SQL, binds only. The shadow schema of a
-//! replay is in [`shadow`].
+//! guarded checkpoints. Lowercase SQL, binds only. The transfers and ledger
+//! totals are in [`transfers`], the shadow schema of a replay in [`shadow`].
 
 pub mod shadow;
+pub mod transfers;
 
 use std::collections::HashMap;
 
@@ -38,12 +39,14 @@ fn status(text: &str) -> Status {
     }
 }
 
-type AccountRow = (Uuid, String, String, i64, i64, String, i64, Option<Uuid>, DateTime<Utc>, DateTime<Utc>);
+type AccountRow = (Uuid, String, String, i64, i64, i64, String, i64, Option<Uuid>, DateTime<Utc>, DateTime<Utc>);
 
-/// The stored state of the given accounts (the fold state for the batch).
+/// The stored state of the given accounts (the fold state for the batch). It
+/// has no `transfers`: the fold's `apply` works from the events' data alone.
 pub async fn load_accounts(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, StoredAccount>, Error> {
     let rows: Vec<AccountRow> = sqlx::query_as(
-        "select id, owner, currency, balance, overdraft_limit, status, version, head_commit_id, opened_at, updated_at
+        "select id, owner, currency, balance, held, overdraft_limit, status, version, head_commit_id, opened_at,
+                updated_at
            from accounts where id = any($1)",
     )
     .bind(ids)
@@ -51,9 +54,19 @@ pub async fn load_accounts(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMa
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, owner, currency, balance, overdraft_limit, st, version, head, opened_at, updated_at)| {
-            let status = status(&st);
-            let account = Account { version: version as u64, status, owner, currency, balance, overdraft_limit, head };
+        .map(|(id, owner, currency, balance, held, overdraft_limit, st, version, head, opened_at, updated_at)| {
+            let (version, status) = (version as u64, status(&st));
+            let account = Account {
+                version,
+                status,
+                owner,
+                currency,
+                balance,
+                held,
+                overdraft_limit,
+                head,
+                ..Account::default()
+            };
             (id, StoredAccount { account, opened_at, updated_at })
         })
         .collect())
@@ -69,6 +82,7 @@ pub async fn upsert_accounts(tx: &mut PgConnection, accounts: &HashMap<Uuid, Sto
     let currencies: Vec<&str> = accounts.values().map(|s| s.account.currency.as_str()).collect();
     let statuses: Vec<&str> = accounts.values().map(|s| s.account.status.as_str()).collect();
     let balances: Vec<i64> = accounts.values().map(|s| s.account.balance).collect();
+    let held: Vec<i64> = accounts.values().map(|s| s.account.held).collect();
     let limits: Vec<i64> = accounts.values().map(|s| s.account.overdraft_limit).collect();
     let versions: Vec<i64> = accounts.values().map(|s| s.account.version as i64).collect();
     let heads: Vec<Option<Uuid>> = accounts.values().map(|s| s.account.head).collect();
@@ -76,11 +90,11 @@ pub async fn upsert_accounts(tx: &mut PgConnection, accounts: &HashMap<Uuid, Sto
     let updated: Vec<DateTime<Utc>> = accounts.values().map(|s| s.updated_at).collect();
     sqlx::query(
         "insert into accounts (id, owner, currency, balance, overdraft_limit, status, version, head_commit_id,
-                               opened_at, updated_at)
+                               opened_at, updated_at, held)
          select * from unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::int8[],
-                              $8::uuid[], $9::timestamptz[], $10::timestamptz[])
+                              $8::uuid[], $9::timestamptz[], $10::timestamptz[], $11::int8[])
          on conflict (id) do update set
-           owner = excluded.owner, currency = excluded.currency, balance = excluded.balance,
+           owner = excluded.owner, currency = excluded.currency, balance = excluded.balance, held = excluded.held,
            overdraft_limit = excluded.overdraft_limit, status = excluded.status, version = excluded.version,
            head_commit_id = excluded.head_commit_id, updated_at = excluded.updated_at",
     )
@@ -94,12 +108,13 @@ pub async fn upsert_accounts(tx: &mut PgConnection, accounts: &HashMap<Uuid, Sto
     .bind(&heads)
     .bind(&opened)
     .bind(&updated)
+    .bind(&held)
     .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-/// One money movement.
+/// One money movement: a deposit, a withdrawal, or a transfer leg that moves a balance.
 pub struct EntryRow {
     pub account_id: Uuid,
     pub sequence: i64,
@@ -107,6 +122,8 @@ pub struct EntryRow {
     pub amount: i64,
     pub balance_after: i64,
     pub reference: Option<String>,
+    /// The transfer this entry is a leg of.
+    pub transfer_id: Option<Uuid>,
     pub commit_id: Uuid,
     pub offset: i64,
     pub occurred_at: DateTime<Utc>,
@@ -125,12 +142,13 @@ pub async fn insert_entries(tx: &mut PgConnection, partition: i32, rows: &[Entry
     let commits: Vec<Uuid> = rows.iter().map(|r| r.commit_id).collect();
     let offsets: Vec<i64> = rows.iter().map(|r| r.offset).collect();
     let times: Vec<DateTime<Utc>> = rows.iter().map(|r| r.occurred_at).collect();
+    let transfers: Vec<Option<Uuid>> = rows.iter().map(|r| r.transfer_id).collect();
     sqlx::query(
-        "insert into account_entries
-           (account_id, sequence, kind, amount, balance_after, reference, commit_id, partition, \"offset\", occurred_at)
-         select a, s, k, m, b, r, c, $8, o, t
+        "insert into account_entries (account_id, sequence, kind, amount, balance_after, reference, commit_id,
+                                      partition, \"offset\", occurred_at, transfer_id)
+         select a, s, k, m, b, r, c, $8, o, t, x
            from unnest($1::uuid[], $2::int8[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::uuid[],
-                       $9::int8[], $10::timestamptz[]) as u(a, s, k, m, b, r, c, o, t)",
+                       $9::int8[], $10::timestamptz[], $11::uuid[]) as u(a, s, k, m, b, r, c, o, t, x)",
     )
     .bind(&ids)
     .bind(&sequences)
@@ -142,6 +160,7 @@ pub async fn insert_entries(tx: &mut PgConnection, partition: i32, rows: &[Entry
     .bind(partition)
     .bind(&offsets)
     .bind(&times)
+    .bind(&transfers)
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use events::{Effect, Legs};
 use ledger_runtime::kafka;
 use sqlx::PgPool;
 use testkit::{free_port, wait_ready, wait_url, LogView, Process, Stack};
@@ -74,32 +75,43 @@ pub async fn caught_up(stack: &Stack, pool: &PgPool) {
 }
 
 /// The read models equal the fold of the whole log: every account's balance,
-/// version and status, its entry count, and the archive, with nothing extra.
+/// holds, version and status, its entry count, the archive, every transfer's
+/// status and steps, and the ledger totals, with nothing extra.
 pub async fn assert_read_models_equal_the_log(view: &LogView, pool: &PgPool) {
-    let rows: Vec<(Uuid, i64, i64, String)> =
-        sqlx::query_as("select id, balance, version, status from accounts").fetch_all(pool).await.expect("accounts");
+    let rows: Vec<(Uuid, i64, i64, i64, String)> =
+        sqlx::query_as("select id, balance, held, version, status from accounts")
+            .fetch_all(pool)
+            .await
+            .expect("accounts");
     assert_eq!(rows.len(), view.fold.accounts.len(), "account rows vs accounts in the log");
-    for (id, balance, version, status) in rows {
+    for (id, balance, held, version, status) in rows {
         let account = view.fold.accounts.get(&id).unwrap_or_else(|| panic!("account {id} is not in the log"));
         assert_eq!(
-            (balance, version as u64, status.as_str()),
-            (account.balance, account.version, account.status.as_str()),
+            (balance, held, version as u64, status.as_str()),
+            (account.balance, account.held, account.version, account.status.as_str()),
             "account {id}"
         );
     }
     let mut money: HashMap<Uuid, i64> = HashMap::new();
     let mut events = 0i64;
+    let mut legs: HashMap<Uuid, Legs> = HashMap::new();
+    let mut steps = 0i64;
+    let mut totals: HashMap<String, Effect> = HashMap::new();
     for (_, _, commit, verdict) in &view.records {
         if !verdict.is_accepted() {
             continue;
         }
         events += commit.events.len() as i64;
+        let currency = view.fold.accounts.get(&commit.aggregate_id).map(|a| a.currency.clone()).unwrap_or_default();
         for event in &commit.events {
-            if matches!(
-                event.payload,
-                events::AccountEvent::MoneyDeposited(_) | events::AccountEvent::MoneyWithdrawn(_)
-            ) {
+            let effect = Effect::of(&event.payload);
+            if effect.balances != 0 {
                 *money.entry(commit.aggregate_id).or_default() += 1;
+            }
+            totals.entry(currency.clone()).or_default().add(effect);
+            if let Some(transfer) = events::ledger::transfer_of(&event.payload) {
+                legs.entry(transfer).or_default().record(&event.payload);
+                steps += 1;
             }
         }
     }
@@ -109,8 +121,42 @@ pub async fn assert_read_models_equal_the_log(view: &LogView, pool: &PgPool) {
             .await
             .expect("entries");
     let entries: HashMap<Uuid, i64> = entries.into_iter().collect();
-    assert_eq!(entries, money, "entries per account vs money events in the log");
+    assert_eq!(entries, money, "entries per account vs balance changes in the log");
     let (archived,): (i64,) =
         sqlx::query_as("select count(*) from event_archive").fetch_one(pool).await.expect("archive");
     assert_eq!(archived, events, "archive rows vs accepted events");
+
+    let transfers: Vec<(Uuid, String)> =
+        sqlx::query_as("select id, status from transfers").fetch_all(pool).await.expect("transfers");
+    let transfers: HashMap<Uuid, String> = transfers.into_iter().collect();
+    let expected: HashMap<Uuid, String> =
+        legs.iter().map(|(id, legs)| (*id, legs.status().as_str().to_owned())).collect();
+    assert_eq!(transfers, expected, "transfer statuses vs the legs in the log");
+    let (stepped,): (i64,) =
+        sqlx::query_as("select count(*) from transfer_steps").fetch_one(pool).await.expect("steps");
+    assert_eq!(stepped, steps, "transfer steps vs transfer legs in the log");
+
+    let (unbalanced,): (i64,) =
+        sqlx::query_as("select count(*) from ledger_totals where balances + in_transit <> deposits - withdrawals")
+            .fetch_one(pool)
+            .await
+            .expect("totals");
+    assert_eq!(unbalanced, 0, "every ledger_totals row keeps the money identity");
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "select currency, sum(balances)::int8, sum(held)::int8, sum(in_transit)::int8, sum(deposits)::int8,
+                sum(withdrawals)::int8
+           from ledger_totals group by currency",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("totals");
+    let stored: HashMap<String, Effect> = rows
+        .into_iter()
+        .map(|(currency, balances, held, in_transit, deposits, withdrawals)| {
+            (currency, Effect { balances, held, in_transit, deposits, withdrawals })
+        })
+        .filter(|(_, effect)| *effect != Effect::default())
+        .collect();
+    totals.retain(|_, effect| *effect != Effect::default());
+    assert_eq!(stored, totals, "ledger totals per currency vs the effects of the log");
 }

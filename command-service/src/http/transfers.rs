@@ -1,0 +1,327 @@
+//! Transfer commands: initiate, post and void (clients on their own source
+//! accounts, ops on any), and the legs only the transfer driver records
+//! (credit, reverse, expire; role `system`).
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use events::{Command, ConsistencyToken, Position, TransferStatus};
+use ledger_runtime::auth::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::extract::{Body, CommandHeaders};
+use super::openapi::{CommandErrors, CommandHeadersDoc, Done, TransferAcceptedDoc, TransferFinal};
+use super::routes::{accepted, account_id};
+use crate::app::AppState;
+use crate::error::Refusal;
+use crate::plan::Reply;
+
+/// Namespace of transfer ids derived from an Idempotency-Key (UUIDv5 of source and key).
+const TRANSFER_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c65_6467_6572_6c69_6e65_2d74_7266_7231);
+/// Longest `Prefer: wait`.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// Move money from one account to another of the same currency.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    /// Client-chosen id: it is the transfer's idempotency key (default: derived
+    /// from the Idempotency-Key, or new).
+    #[serde(default)]
+    transfer_id: Option<Uuid>,
+    from: Uuid,
+    to: Uuid,
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64, example = 1500)]
+    amount: i64,
+    #[serde(default)]
+    #[schema(max_length = 256)]
+    reference: Option<String>,
+    /// Two-phase: hold the amount until post, void or timeout.
+    #[serde(default)]
+    pending: bool,
+    /// Seconds until an unresolved hold expires (pending only; default 86 400, at most 2 592 000).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 2_592_000)]
+    timeout_secs: Option<u64>,
+}
+
+/// Capture a hold: all of it, or `amount` of it (the rest is released).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostBody {
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
+    amount: Option<i64>,
+}
+
+/// An empty object (the body may also be left out).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoidBody {}
+
+/// The driver's credit of a transfer's destination.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditBody {
+    from: Uuid,
+    to: Uuid,
+    amount: i64,
+    currency: String,
+    #[serde(default)]
+    reference: Option<String>,
+}
+
+/// The source account of a transfer.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceBody {
+    from: Uuid,
+}
+
+/// The body of an accepted transfer command.
+#[derive(Serialize, ToSchema)]
+pub struct TransferAccepted {
+    transfer_id: Uuid,
+    /// `pending`, `held`, `completed`, `reversed`, `voided` or `expired`.
+    #[schema(example = "pending")]
+    status: &'static str,
+    /// The account whose commit this command was.
+    account_id: Uuid,
+    version: u64,
+    commit_id: Uuid,
+    #[schema(value_type = super::openapi::PositionDoc)]
+    position: Position,
+    consistency_token: String,
+}
+
+#[utoipa::path(post, path = "/v1/transfers", tag = "transfers", summary = "Transfer money between accounts",
+    params(CommandHeadersDoc, ("Prefer" = Option<String>, Header, description = "`wait=N` (N ≤ 30): answer when the transfer is final (a hold: held)")),
+    request_body(content = TransferBody, content_type = "application/json"),
+    responses(TransferAcceptedDoc, TransferFinal, CommandErrors))]
+pub async fn initiate(
+    State(state): State<AppState>,
+    mut headers: CommandHeaders,
+    http: HeaderMap,
+    Body(body): Body<TransferBody>,
+) -> Result<Response, Refusal> {
+    headers.require(&[Role::Client, Role::Ops], "transfers need the client or ops role")?;
+    if headers.principal.has(Role::Ops) {
+        headers.owner = None;
+    }
+    let wait = prefer_wait(&http)?;
+    let (transfer_id, key) = match (body.transfer_id, headers.idempotency_key.take()) {
+        (Some(id), _) => (id, Some(format!("transfer:{id}"))),
+        (None, Some(key)) => {
+            (Uuid::new_v5(&TRANSFER_ID_NAMESPACE, format!("{}\n{key}", body.from).as_bytes()), Some(key))
+        }
+        (None, None) => (Uuid::now_v7(), None),
+    };
+    headers.idempotency_key = key;
+    let command = Command::InitiateTransfer {
+        transfer_id,
+        from: body.from,
+        to: body.to,
+        amount: body.amount,
+        reference: body.reference,
+        pending: body.pending,
+        timeout_secs: body.timeout_secs,
+        destination_currency: state.directory.currency(&body.to),
+        now: Utc::now(),
+    };
+    let reply = state.writers.submit(body.from, command, headers).await?;
+    let done = |s: TransferStatus| s.is_final() || s == TransferStatus::Held;
+    Ok(respond(&state, transfer_id, reply, wait, done).await)
+}
+
+#[utoipa::path(post, path = "/v1/transfers/{id}/post", tag = "transfers", summary = "Post (capture) a held transfer",
+    params(("id" = Uuid, Path), CommandHeadersDoc, ("Prefer" = Option<String>, Header, description = "`wait=N` (N ≤ 30)")),
+    request_body(content = PostBody, content_type = "application/json"),
+    responses(TransferAcceptedDoc, TransferFinal, CommandErrors))]
+pub async fn post(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+    http: HeaderMap,
+    Body(body): Body<PostBody>,
+) -> Result<Response, Refusal> {
+    let now = Utc::now();
+    resolve(&state, &id, headers, &http, |transfer_id| Command::PostTransfer { transfer_id, amount: body.amount, now })
+        .await
+}
+
+#[utoipa::path(post, path = "/v1/transfers/{id}/void", tag = "transfers", summary = "Void (release) a held transfer",
+    params(("id" = Uuid, Path), CommandHeadersDoc, ("Prefer" = Option<String>, Header, description = "`wait=N` (N ≤ 30)")),
+    request_body(content = VoidBody, content_type = "application/json"),
+    responses(TransferAcceptedDoc, TransferFinal, CommandErrors))]
+pub async fn void(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+    http: HeaderMap,
+    Body(VoidBody {}): Body<VoidBody>,
+) -> Result<Response, Refusal> {
+    let now = Utc::now();
+    resolve(&state, &id, headers, &http, |transfer_id| Command::VoidTransfer { transfer_id, now }).await
+}
+
+/// Post or void: sent to the transfer's source account, wherever it lives.
+async fn resolve(
+    state: &AppState,
+    id: &str,
+    mut headers: CommandHeaders,
+    http: &HeaderMap,
+    command: impl FnOnce(Uuid) -> Command,
+) -> Result<Response, Refusal> {
+    headers.require(&[Role::Client, Role::Ops], "transfers need the client or ops role")?;
+    if headers.principal.has(Role::Ops) {
+        headers.owner = None;
+    }
+    let wait = prefer_wait(http)?;
+    let transfer_id = Uuid::parse_str(id).map_err(|_| Refusal::Domain(events::DomainError::TransferNotFound))?;
+    let source =
+        state.directory.source_of(&transfer_id).ok_or(Refusal::Domain(events::DomainError::TransferNotFound))?;
+    let reply = state.writers.submit(source, command(transfer_id), headers).await?;
+    Ok(respond(state, transfer_id, reply, wait, TransferStatus::is_final).await)
+}
+
+#[utoipa::path(post, path = "/v1/internal/transfers/{id}/credit", tag = "internal",
+    summary = "Credit a transfer's destination, or record its refusal (transfer driver only)",
+    params(("id" = Uuid, Path)), request_body(content = CreditBody, content_type = "application/json"),
+    responses(Done, CommandErrors))]
+pub async fn credit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+    Body(body): Body<CreditBody>,
+) -> Result<Response, Refusal> {
+    let transfer_id = account_id(&id)?;
+    let command = Command::CreditTransfer {
+        transfer_id,
+        from: body.from,
+        amount: body.amount,
+        currency: body.currency,
+        reference: body.reference,
+    };
+    internal(&state, body.to, command, headers).await
+}
+
+#[utoipa::path(post, path = "/v1/internal/transfers/{id}/reverse", tag = "internal",
+    summary = "Give a refused transfer's money back to its source (transfer driver only)",
+    params(("id" = Uuid, Path)), request_body(content = SourceBody, content_type = "application/json"),
+    responses(Done, CommandErrors))]
+pub async fn reverse(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+    Body(body): Body<SourceBody>,
+) -> Result<Response, Refusal> {
+    let command = Command::ReverseTransfer { transfer_id: account_id(&id)? };
+    internal(&state, body.from, command, headers).await
+}
+
+#[utoipa::path(post, path = "/v1/internal/transfers/{id}/expire", tag = "internal",
+    summary = "Release a hold past its timeout (transfer driver only)",
+    params(("id" = Uuid, Path)), request_body(content = SourceBody, content_type = "application/json"),
+    responses(Done, CommandErrors))]
+pub async fn expire(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+    Body(body): Body<SourceBody>,
+) -> Result<Response, Refusal> {
+    let command = Command::ExpireTransfer { transfer_id: account_id(&id)?, now: Utc::now() };
+    internal(&state, body.from, command, headers).await
+}
+
+async fn internal(
+    state: &AppState,
+    account: Uuid,
+    command: Command,
+    mut headers: CommandHeaders,
+) -> Result<Response, Refusal> {
+    headers.require(&[Role::System], "transfer legs are recorded by the transfer driver only")?;
+    headers.owner = None;
+    let reply = state.writers.submit(account, command, headers).await?;
+    Ok(accepted(reply, &state.token_key))
+}
+
+/// `Prefer: wait=N` (RFC 7240), capped at 30 s.
+fn prefer_wait(headers: &HeaderMap) -> Result<Option<Duration>, Refusal> {
+    let mut wait = None;
+    for value in headers.get_all("prefer") {
+        let text = value.to_str().map_err(|_| Refusal::BadRequest("Prefer must be visible ASCII".into()))?;
+        for preference in text.split([',', ';']).map(str::trim) {
+            if let Some(seconds) = preference.strip_prefix("wait=") {
+                let seconds: u64 = seconds
+                    .trim_matches('"')
+                    .parse()
+                    .map_err(|_| Refusal::BadRequest("Prefer: wait takes whole seconds".into()))?;
+                wait = Some(Duration::from_secs(seconds).min(MAX_WAIT));
+            }
+        }
+    }
+    Ok(wait)
+}
+
+/// 202 with the transfer's status; with `Prefer: wait`, 200 once `done` holds.
+async fn respond(
+    state: &AppState,
+    transfer_id: Uuid,
+    reply: Reply,
+    wait: Option<Duration>,
+    done: impl Fn(TransferStatus) -> bool,
+) -> Response {
+    let status = match wait {
+        Some(timeout) => state.directory.wait(transfer_id, timeout, &done).await,
+        None => state.directory.status(&transfer_id),
+    };
+    let status = status.unwrap_or(TransferStatus::Pending);
+    let code = if wait.is_some() && done(status) { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let receipt = reply.receipt;
+    let body = TransferAccepted {
+        transfer_id,
+        status: status.as_str(),
+        account_id: receipt.account_id,
+        version: receipt.version,
+        commit_id: receipt.commit_id,
+        position: receipt.position,
+        consistency_token: ConsistencyToken(receipt.position).sign(&state.token_key),
+    };
+    let mut response = (code, Json(body)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/transfers/{transfer_id}")) {
+        headers.insert("location", location);
+    }
+    if let Some(wait) = wait {
+        if let Ok(applied) = HeaderValue::from_str(&format!("wait={}", wait.as_secs())) {
+            headers.insert("preference-applied", applied);
+        }
+    }
+    if reply.replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefer_wait_is_read_among_other_preferences_and_capped_at_thirty_seconds() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(prefer_wait(&headers).ok(), Some(None));
+        headers.insert("prefer", HeaderValue::from_static("respond-async, wait=5"));
+        assert_eq!(prefer_wait(&headers).ok(), Some(Some(Duration::from_secs(5))));
+        headers.insert("prefer", HeaderValue::from_static("wait=600"));
+        assert_eq!(prefer_wait(&headers).ok(), Some(Some(MAX_WAIT)));
+        headers.insert("prefer", HeaderValue::from_static("wait=soon"));
+        assert!(prefer_wait(&headers).is_err());
+    }
+}

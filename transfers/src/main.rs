@@ -1,0 +1,10 @@
+use clap::Parser;
+use ledger_runtime::telemetry;
+use transfers::{Application, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    telemetry::init(config.log_format);
+    Application::build(config).await?.run_until_stopped().await
+}

@@ -1,0 +1,5 @@
+//! Integration tests of transfers: every service a process of its own.
+
+mod bank;
+mod paths;
+mod stack;
