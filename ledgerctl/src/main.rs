@@ -6,7 +6,8 @@
 //! # Layout
 //! - [`export`] — accepted (and, if asked, rejected) events as NDJSON or CSV, streamed.
 //! - [`replay`] — rebuild read models in a shadow schema; swap atomically or compare.
-//! - [`verify`] — re-fold the whole log and compare it with the read models.
+//! - [`verify`] — re-fold the whole log and compare it with the read models; check the
+//!   money identity per currency, each transfer's legs, and transfers left open.
 //! - [`state_at`] — an account's state as of a time or a log position.
 //! - `token` — mints a development bearer token (HS256, `JWT_SECRET`).
 //! - [`log`] — reading the events topic.
@@ -82,12 +83,18 @@ enum Tool {
         #[arg(long, default_value_t = 2000)]
         batch_max: usize,
     },
-    /// Re-fold the whole log and compare it with every read model (exit 1 on any difference).
+    /// Re-fold the whole log and compare it with every read model; check the money identity
+    /// per currency, that no transfer leg is recorded twice, and that no transfer stays open
+    /// too long (exit 1 on any difference or failure).
     Verify {
         #[command(flatten)]
         sources: Sources,
         #[command(flatten)]
         database: Database,
+        /// A transfer pending longer than this (since its first leg, or the post of its hold),
+        /// or held longer than this past its expiry, is a failure.
+        #[arg(long, default_value_t = 300)]
+        max_open_secs: u32,
     },
     /// Mint a development bearer token (HS256 with JWT_SECRET) and print it.
     Token {
@@ -161,7 +168,10 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             exit_on(differences)
         }
-        Tool::Verify { sources, database } => exit_on(verify::run(&sources, &database.database_url).await?),
+        Tool::Verify { sources, database, max_open_secs } => {
+            let max_open = chrono::Duration::seconds(max_open_secs.into());
+            exit_on(verify::run(&sources, &database.database_url, max_open).await?)
+        }
         Tool::StateAt { sources, account, at, offset } => state_at::run(&sources, account, at, offset).await,
         Tool::Token { sub, roles, ttl_secs, jwt_secret, issuer, audience } => {
             let roles: Vec<&str> = roles.iter().map(String::as_str).collect();

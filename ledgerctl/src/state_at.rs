@@ -1,7 +1,7 @@
 //! `state-at`: an account as of a time or a position, by folding the log.
 
 use chrono::{DateTime, Utc};
-use events::{fold_commit, judge, partition_for, Account, Commit};
+use events::{fold_commit, judge, partition_for, Account, Commit, Status};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -42,12 +42,15 @@ pub async fn run(
         "before_offset": offset,
         "partition": partition,
         "last_applied_offset": last_offset,
-        "exists": state.version > 0,
+        // An id that only refused transfer credits has a history, but is no account.
+        "exists": state.status != Status::NotOpened,
         "version": state.version,
         "status": state.status.as_str(),
         "owner": state.owner,
         "currency": state.currency,
         "balance": state.balance,
+        "held": state.held,
+        "available": state.balance - state.held,
         "overdraft_limit": state.overdraft_limit,
     });
     println!("{}", serde_json::to_string_pretty(&body)?);

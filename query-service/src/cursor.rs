@@ -17,6 +17,19 @@ pub fn parse_account(cursor: &str) -> Result<Uuid, Error> {
     Uuid::try_parse(hex).map_err(|_| Error::BadCursor)
 }
 
+/// A cursor over an account's transfers: the last transfer id of the previous page.
+pub fn transfer(id: Uuid) -> String {
+    format!("x1.{}", id.simple())
+}
+
+pub fn parse_transfer(cursor: &str) -> Result<Uuid, Error> {
+    let hex = cursor.strip_prefix("x1.").ok_or(Error::BadCursor)?;
+    if hex.len() != 32 {
+        return Err(Error::BadCursor);
+    }
+    Uuid::try_parse(hex).map_err(|_| Error::BadCursor)
+}
+
 /// A cursor over an account's entries: the last sequence of the previous page.
 pub fn entry(sequence: i64) -> String {
     format!("e1.{sequence:x}")
@@ -52,6 +65,10 @@ mod tests {
         let id = Uuid::new_v4();
         assert_eq!(parse_account(&account(id)).ok(), Some(id));
         assert_eq!(parse_entry(&entry(42)).ok(), Some(42));
+        assert_eq!(parse_transfer(&transfer(id)).ok(), Some(id));
+        for bad in ["", "x1.", "x1.zz", &format!("a1.{}", id.simple()), &format!("x1.{}0", id.simple())] {
+            assert!(matches!(parse_transfer(bad), Err(Error::BadCursor)), "{bad}");
+        }
         for bad in ["", "a1.", "a1.zz", "e1.5", "x", "a1.' or 1=1 --"] {
             assert!(matches!(parse_account(bad), Err(Error::BadCursor)), "{bad}");
         }

@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 use crate::error::Error;
 
+pub mod transfers;
+
 /// An account as the read model holds it.
 #[derive(Debug, Serialize, FromRow, ToSchema)]
 #[schema(as = Account)]
@@ -15,7 +17,12 @@ pub struct AccountView {
     pub id: Uuid,
     pub owner: String,
     pub currency: String,
+    /// Everything on the account, holds included.
     pub balance: i64,
+    /// The sum of the account's open holds: still in `balance`, reserved.
+    pub held: i64,
+    /// `balance - held`: what may still leave the account (plus the overdraft limit).
+    pub available: i64,
     pub overdraft_limit: i64,
     /// `open`, `frozen` or `closed`.
     #[schema(example = "open")]
@@ -30,11 +37,14 @@ pub struct AccountView {
 #[schema(as = Entry)]
 pub struct EntryView {
     pub sequence: i64,
-    /// `deposit` or `withdrawal`.
+    /// `deposit`, `withdrawal`, `transfer_debit`, `hold_posted`, `transfer_credit` or `transfer_reversal`.
+    #[schema(example = "deposit")]
     pub kind: String,
     pub amount: i64,
     pub balance_after: i64,
     pub reference: Option<String>,
+    /// The transfer this entry is a leg of; null for deposits and withdrawals.
+    pub transfer_id: Option<Uuid>,
     pub commit_id: Uuid,
     pub partition: i32,
     pub offset: i64,
@@ -120,10 +130,13 @@ pub fn account_events(pool: &PgPool, id: Uuid) -> impl futures::Stream<Item = Re
     .fetch(pool)
 }
 
-const ACCOUNT_COLUMNS: &str = "id, owner, currency, balance, overdraft_limit, status, version, opened_at, updated_at";
+const ACCOUNT_COLUMNS: &str =
+    "id, owner, currency, balance, held, balance - held as available, overdraft_limit, status, version, opened_at, \
+     updated_at";
 
+/// One account. An id that only ever refused a transfer credit (`not_opened`) is no account.
 pub async fn account(pool: &PgPool, id: Uuid) -> Result<Option<AccountView>, Error> {
-    let sql = format!("select {ACCOUNT_COLUMNS} from accounts where id = $1");
+    let sql = format!("select {ACCOUNT_COLUMNS} from accounts where id = $1 and status <> 'not_opened'");
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
 }
 
@@ -138,7 +151,7 @@ pub async fn accounts(
     let sql = format!(
         "select {ACCOUNT_COLUMNS} from accounts
           where ($1::text is null or owner = $1) and ($2::text is null or status = $2)
-            and ($3::uuid is null or id > $3)
+            and status <> 'not_opened' and ($3::uuid is null or id > $3)
           order by id limit $4"
     );
     Ok(sqlx::query_as(&sql).bind(owner).bind(status).bind(after).bind(limit + 1).fetch_all(pool).await?)
@@ -147,7 +160,8 @@ pub async fn accounts(
 /// One page of an account's entries before sequence `before`, newest first.
 pub async fn entries(pool: &PgPool, id: Uuid, before: Option<i64>, limit: i64) -> Result<Vec<EntryView>, Error> {
     Ok(sqlx::query_as(
-        "select sequence, kind, amount, balance_after, reference, commit_id, partition, \"offset\", occurred_at
+        "select sequence, kind, amount, balance_after, reference, transfer_id, commit_id, partition, \"offset\",
+                occurred_at
            from account_entries
           where account_id = $1 and ($2::int8 is null or sequence < $2)
           order by sequence desc limit $3",

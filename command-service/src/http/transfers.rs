@@ -184,6 +184,10 @@ async fn resolve(
     }
     let wait = prefer_wait(http)?;
     let transfer_id = Uuid::parse_str(id).map_err(|_| Refusal::Domain(events::DomainError::TransferNotFound))?;
+    if state.writers.recovery().is_none() {
+        // The directory is filled by recovery: until then "not found" would be a guess.
+        return Err(Refusal::Unavailable("catching up with the events log".into()));
+    }
     let source =
         state.directory.source_of(&transfer_id).ok_or(Refusal::Domain(events::DomainError::TransferNotFound))?;
     let reply = state.writers.submit(source, command(transfer_id), headers).await?;

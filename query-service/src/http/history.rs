@@ -39,6 +39,10 @@ pub struct AccountAsOf {
     pub owner: String,
     pub currency: String,
     pub balance: i64,
+    /// The sum of the open holds at that instant.
+    pub held: i64,
+    /// `balance - held`.
+    pub available: i64,
     pub overdraft_limit: i64,
     /// `open`, `frozen` or `closed`.
     pub status: &'static str,
@@ -85,7 +89,8 @@ pub async fn as_of(
         events::apply(&mut account, &event.payload);
         last_event_at = Some(event.occurred_at);
     }
-    let Some(last_event_at) = last_event_at else {
+    // An id that had only refused transfer credits by then was no account.
+    let Some(last_event_at) = last_event_at.filter(|_| account.status != events::Status::NotOpened) else {
         return Err(Error::NotFound("no such account at that instant"));
     };
     visible(scope, &account.owner)?;
@@ -95,6 +100,8 @@ pub async fn as_of(
         owner: account.owner,
         currency: account.currency,
         balance: account.balance,
+        held: account.held,
+        available: account.balance - account.held,
         overdraft_limit: account.overdraft_limit,
         status: account.status.as_str(),
         version: account.version,

@@ -3,9 +3,11 @@
 mod accounts;
 mod events;
 mod history;
+mod ledger;
 mod openapi;
 mod params;
 mod problem;
+mod transfers;
 pub use openapi::document as openapi_document;
 
 use axum::extract::State;
@@ -26,6 +28,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts/{id}", get(accounts::one))
         .route("/v1/accounts/{id}/entries", get(accounts::entries))
         .route("/v1/accounts/{id}/history", get(history::as_of))
+        .route("/v1/accounts/{id}/transfers", get(transfers::of_account))
+        .route("/v1/transfers/{id}", get(transfers::one))
+        .route("/v1/ledger/totals", get(ledger::totals))
         .route("/v1/events", get(events::list))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -9,6 +9,9 @@ use utoipa::{IntoParams, IntoResponses, OpenApi};
 use super::accounts::{AccountPage, EntryPage};
 use super::events::EventPage;
 use super::history::AccountAsOf;
+use super::ledger::{LedgerTotalsList, TotalsAnswer};
+use super::transfers::TransferPage;
+use crate::store::transfers::{LedgerTotals, StepView, TransferDetail, TransferView};
 use crate::store::{AccountView, EntryView, EventView};
 
 /// Read-your-writes.
@@ -33,7 +36,7 @@ pub enum ReadErrors {
     /// `forbidden`: the token's roles do not allow this read.
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(#[to_schema] ProblemDoc),
-    /// `not_found` (also: an account the caller may not see).
+    /// `not_found` (also: an account or transfer the caller may not see).
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(#[to_schema] ProblemDoc),
     /// `unavailable`: the read models do not answer. Has Retry-After.
@@ -49,8 +52,8 @@ pub enum ReadErrors {
     info(
         title = "Ledgerline query API",
         version = "1",
-        description = "Read-only views of accounts, folded from the events log by the projection workers, \
-                       and the archive of accepted events for analysts. \
+        description = "Read-only views of accounts and transfers, folded from the events log by the \
+                       projection workers, the ledger totals, and the archive of accepted events for analysts. \
                        Send a command's consistency_token to read your own write."
     ),
     paths(
@@ -58,6 +61,9 @@ pub enum ReadErrors {
         super::accounts::list,
         super::accounts::entries,
         super::history::as_of,
+        super::transfers::of_account,
+        super::transfers::one,
+        super::ledger::totals,
         super::events::list,
         super::healthz,
         super::readyz
@@ -68,6 +74,13 @@ pub enum ReadErrors {
         AccountPage,
         EntryPage,
         AccountAsOf,
+        TransferView,
+        StepView,
+        TransferDetail,
+        TransferPage,
+        LedgerTotals,
+        LedgerTotalsList,
+        TotalsAnswer,
         EventView,
         EventPage,
         ProblemDoc

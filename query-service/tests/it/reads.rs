@@ -76,6 +76,7 @@ async fn reads_have_etags_pages_and_problem_errors() {
     assert_eq!(one.headers()["etag"], "\"4\"");
     let body: Value = one.json().await.expect("json");
     assert_eq!((body["balance"].as_i64(), body["status"].as_str()), (Some(60 + 18), Some("open")));
+    assert_eq!((body["held"].as_i64(), body["available"].as_i64()), (Some(0), Some(60 + 18)), "{body}");
     let not_modified = client
         .get(format!("{}/v1/accounts/{id}", sys.queries))
         .header("if-none-match", "\"4\"")
@@ -120,6 +121,7 @@ async fn reads_have_etags_pages_and_problem_errors() {
     let sequences: Vec<i64> =
         page["items"].as_array().expect("items").iter().filter_map(|e| e["sequence"].as_i64()).collect();
     assert_eq!(sequences, vec![4, 3]);
+    assert!(page["items"][0]["transfer_id"].is_null(), "a deposit is no transfer leg: {page}");
     let next = page["next_cursor"].as_str().expect("more entries").to_owned();
     let page: Value = client
         .get(format!("{}/v1/accounts/{id}/entries", sys.queries))

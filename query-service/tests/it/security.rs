@@ -176,6 +176,18 @@ async fn every_attack_in_the_security_table_gets_its_status_and_code_and_writes_
         .await;
     expect("ops reads accounts", send(get(Some(&ops), &a_path)).await, 403, "forbidden").await;
     expect("client reads the event archive", send(get(Some(&alice), "/v1/events")).await, 403, "forbidden").await;
+    expect("client reads the ledger totals", send(get(Some(&alice), "/v1/ledger/totals")).await, 403, "forbidden")
+        .await;
+    let eur = format!("/v1/ledger/totals?currency=EUR&after={token}");
+    let totals = expect("analyst reads the ledger totals", send(get(Some(&analyst), &eur)).await, 200, "").await;
+    assert_eq!((totals["currency"].as_str(), totals["deposits"].as_i64()), (Some("EUR"), Some(100)), "{totals}");
+    expect("ops reads the ledger totals", send(get(Some(&ops), "/v1/ledger/totals")).await, 200, "").await;
+    let lowercase = get(Some(&analyst), "/v1/ledger/totals?currency=eur");
+    expect("a malformed currency", send(lowercase).await, 400, "validation_failed").await;
+    let transfers = format!("{a_path}/transfers");
+    expect("another client's transfers", send(get(Some(&bob), &transfers)).await, 404, "not_found").await;
+    let stranger = format!("/v1/transfers/{}", uuid::Uuid::new_v4());
+    expect("a transfer nobody made", send(get(Some(&analyst), &stranger)).await, 404, "not_found").await;
     let no_roles = hs(&claims("nobody", &[], 600));
     expect("token without a role", send(get(Some(&no_roles), &a_path)).await, 403, "forbidden").await;
     let mut read = get(Some(&analyst), &a_path);

@@ -155,13 +155,17 @@ async fn money_is_conserved_and_every_transfer_is_final_exactly_once_while_anyth
     let read_stop = Arc::new(AtomicBool::new(false));
     let reader_task = tokio::spawn(reader(sys.queries.base.clone(), Arc::clone(&read_stop), Arc::clone(&reads)));
 
-    // Chaos: kill -9 one part at random every few seconds, restart it shortly after.
-    let mut dice = Dice(0x2545_f491_4f6c_dd1d);
+    // Chaos: every few seconds kill -9 the next part (round-robin from a random
+    // start, so each is killed), restart it shortly after.
+    let mut dice = Dice(0x2545_f491_4f6c_dd1d ^ std::process::id() as u64);
+    let victims = ["command-service", "transfers", "projections", "broker"];
+    let mut round = dice.roll(4) as usize;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds());
     let mut kills: BTreeMap<&str, u32> = BTreeMap::new();
     while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(2_500 + dice.roll(2_500))).await;
-        let victim = ["command-service", "transfers", "projections", "broker"][dice.roll(4) as usize];
+        let victim = victims[round % victims.len()];
+        round += 1;
         *kills.entry(victim).or_default() += 1;
         match victim {
             "command-service" => sys.commands.kill9(),
@@ -183,6 +187,7 @@ async fn money_is_conserved_and_every_transfer_is_final_exactly_once_while_anyth
         task.await.expect("a client failed");
     }
     eprintln!("kills: {kills:?}");
+    assert_eq!(kills.len(), victims.len(), "every part must have been killed at least once: {kills:?}");
 
     // Every transfer the clients were told about reaches a final state.
     let told = std::mem::take(&mut *told.lock().expect("told"));
