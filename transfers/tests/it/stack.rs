@@ -85,6 +85,10 @@ impl System {
         System { broker, _db: db, topic, commands, driver, projections, queries }
     }
 
+    pub fn database_url(&self) -> &str {
+        &self._db.url
+    }
+
     /// Waits until every process answers `/readyz` again (after a restart).
     pub async fn all_ready(&mut self) {
         self.commands.ready().await;
