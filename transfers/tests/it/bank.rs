@@ -29,6 +29,12 @@ struct Told {
     cash: HashMap<Uuid, i64>,
     /// Transfers answered 202/200, with their accounts.
     transfers: Vec<(Uuid, Uuid, Uuid)>,
+    /// The commit of every acknowledged command: each must be accepted in the log.
+    commits: Vec<Uuid>,
+}
+
+fn commit_of(answer: &Value) -> Uuid {
+    answer["commit_id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no commit_id in {answer}"))
 }
 
 fn seconds() -> u64 {
@@ -65,7 +71,11 @@ async fn one_client(n: usize, base: String, accounts: Vec<Uuid>, told: Arc<Mutex
                 let url = format!("{base}/v1/accounts/{from}/{kind}");
                 let (status, body) = post_until_decided(&c, &url, &key, &json!({ "amount": amount })).await;
                 match status {
-                    200 => *told.lock().expect("told").cash.entry(from).or_default() += sign * amount,
+                    200 => {
+                        let mut told = told.lock().expect("told");
+                        *told.cash.entry(from).or_default() += sign * amount;
+                        told.commits.push(commit_of(&body));
+                    }
                     409 => assert_eq!(body["code"], "insufficient_funds", "{body}"),
                     other => panic!("{kind}: {other} {body}"),
                 }
@@ -81,7 +91,9 @@ async fn one_client(n: usize, base: String, accounts: Vec<Uuid>, told: Arc<Mutex
                 match status {
                     202 | 200 => {
                         let id: Uuid = body["transfer_id"].as_str().and_then(|s| s.parse().ok()).expect("id");
-                        told.lock().expect("told").transfers.push((id, from, to));
+                        let mut told = told.lock().expect("told");
+                        told.transfers.push((id, from, to));
+                        told.commits.push(commit_of(&answer));
                         if pending {
                             holds.push(id.to_string());
                         }
@@ -102,6 +114,9 @@ async fn one_client(n: usize, base: String, accounts: Vec<Uuid>, told: Arc<Mutex
             let url = format!("{base}/v1/transfers/{hold}/{path}");
             let (status, answer) = post_until_decided(&c, &url, &Uuid::new_v4().to_string(), &body).await;
             let settled = ["transfer_expired", "transfer_already_posted", "transfer_already_voided", "account_frozen"];
+            if status == 202 {
+                told.lock().expect("told").commits.push(commit_of(&answer));
+            }
             assert!(
                 status == 202 || (status == 409 && settled.contains(&answer["code"].as_str().unwrap_or_default())),
                 "{path} {hold}: {status} {answer}"
@@ -162,7 +177,7 @@ async fn money_is_conserved_and_every_transfer_is_final_exactly_once_while_anyth
     let mut round = dice.roll(4) as usize;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds());
     let mut kills: BTreeMap<&str, u32> = BTreeMap::new();
-    while tokio::time::Instant::now() < deadline {
+    while tokio::time::Instant::now() < deadline || kills.len() < victims.len() {
         tokio::time::sleep(Duration::from_millis(2_500 + dice.roll(2_500))).await;
         let victim = victims[round % victims.len()];
         round += 1;
@@ -217,6 +232,10 @@ async fn money_is_conserved_and_every_transfer_is_final_exactly_once_while_anyth
             }
         }
     }
+    let accepted: std::collections::HashSet<Uuid> =
+        log.records.iter().filter(|r| r.3.is_accepted()).map(|r| r.2.commit_id).collect();
+    let lost: Vec<&Uuid> = told.commits.iter().filter(|c| !accepted.contains(c)).collect();
+    assert!(lost.is_empty(), "{} acknowledged commits are not accepted in the log: {lost:?}", lost.len());
     assert!(
         counts.values().all(|n| *n == 1),
         "a leg recorded twice: {:?}",
