@@ -13,11 +13,10 @@ use tracing::info;
 use crate::config::Config;
 use crate::consumer::group_consumer;
 use crate::error::Error;
-use crate::http::{router, OpsState};
 use crate::metrics::Metrics;
 use crate::worker::Worker;
 use crate::{projector, store};
-use ledger_runtime::{kafka, shutdown};
+use ledger_runtime::{kafka, ops, shutdown};
 
 pub struct Application {
     config: Config,
@@ -70,7 +69,13 @@ impl Application {
             ready: Arc::clone(&ready),
         };
         info!(addr = %self.listener.local_addr()?, group = %self.config.group, "projection worker starting");
-        let ops = router(OpsState { metrics, ready, auth: self.auth.clone() });
+        let render = Arc::clone(&metrics);
+        let ops = ops::router(ops::Ops {
+            ready,
+            waiting_for: "waiting for a partition assignment",
+            render: Arc::new(move || render.render()),
+            auth: self.auth.clone(),
+        });
         let server = axum::serve(self.listener, ops).with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let server = tokio::spawn(async move { server.await });
         let result = worker.run(shutdown.clone()).await;

@@ -13,7 +13,6 @@
 //! - [`config`] — flags with environment fallbacks.
 //! - [`consumer`] — the group consumer and its rebalance events.
 //! - [`error`] — the crate's error type.
-//! - [`http`] — `/healthz`, `/readyz`, `/metrics`.
 //! - [`metrics`] — per projection and partition metrics.
 //! - [`projector`] — the trait a read model implements, and the list of them.
 //! - [`projectors`] — `accounts`, `account_entries`, `event_archive`,
@@ -28,7 +27,6 @@ pub mod batch;
 pub mod config;
 pub mod consumer;
 pub mod error;
-pub mod http;
 pub mod metrics;
 pub mod projector;
 pub mod projectors;

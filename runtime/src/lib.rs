@@ -9,12 +9,14 @@
 //! - [`shutdown`] — the one graceful-shutdown signal every loop takes.
 //! - [`problem`] — `application/problem+json` responses.
 //! - [`kafka`] — producer, topic creation, watermarks, reading partition ranges.
+//! - [`ops`] — a worker's `/healthz`, `/readyz` and `/metrics`.
 //! - [`auth`] — bearer JWTs checked in one layer; principals and roles.
 //! - [`rate_limit`] — the per-client command rate limit.
 //! - [`secret`] — configuration secrets that never print.
 
 pub mod auth;
 pub mod kafka;
+pub mod ops;
 pub mod problem;
 pub mod rate_limit;
 pub mod secret;

@@ -12,7 +12,6 @@ use crate::config::Config;
 use crate::consumer::{group_consumer, Checkpoints};
 use crate::dispatch::Dispatcher;
 use crate::error::Error;
-use crate::http::{router, OpsState};
 use crate::metrics::Metrics;
 use crate::steps::StepClient;
 use crate::token::Token;
@@ -55,7 +54,13 @@ impl Application {
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let ready = Arc::new(AtomicBool::new(false));
         let addr = self.listener.local_addr()?;
-        let ops = router(OpsState { metrics: Arc::clone(&self.metrics), ready: Arc::clone(&ready), auth: self.auth });
+        let render = Arc::clone(&self.metrics);
+        let ops = ledger_runtime::ops::router(ledger_runtime::ops::Ops {
+            ready: Arc::clone(&ready),
+            waiting_for: "folding the assigned partitions",
+            render: Arc::new(move || render.render()),
+            auth: self.auth,
+        });
         let server = axum::serve(self.listener, ops).with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let server = tokio::spawn(async move { server.await });
         info!(%addr, group = %self.config.group, command_url = %self.config.command_url, "transfer driver starting");

@@ -56,7 +56,6 @@
 //! - [`dispatch`] — steps waiting for a slot, and the tasks taking them.
 //! - [`driver`] — one partition's fold and the steps it calls for; checkpoints (pure).
 //! - [`error`] — the crate's error type.
-//! - [`http`] — `/healthz`, `/readyz`, `/metrics`.
 //! - [`metrics`] — steps per kind, open holds, steps in flight.
 //! - [`part`] — what the worker keeps per assigned partition.
 //! - [`steps`] — the steps, their HTTP calls, and what each answer means.
@@ -69,7 +68,6 @@ pub mod consumer;
 pub mod dispatch;
 pub mod driver;
 pub mod error;
-pub mod http;
 pub mod metrics;
 pub mod part;
 pub mod steps;
