@@ -5,11 +5,17 @@
 #   scripts/bench.sh fold --workers 1        # projection fold rate, 200k events
 #   scripts/bench.sh replay                  # ledgerctl replay under reads, 200k events, then verify
 #   scripts/bench.sh export                  # ledgerctl export peak memory at 200k and 1M events
+#   scripts/bench.sh bank [SECONDS]          # the bank test under chaos (kill -9 of every part), default 600 s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_broker
 ensure_postgres
-cargo build --release --quiet -p projections -p loadgen -p command-service -p query-service -p ledgerctl
+if [ "${1:-}" = bank ]; then
+  # The long mode of the bank test the test command runs for 40 s.
+  cargo build --workspace --bins
+  BANK_SECONDS=${2:-600} exec cargo nextest run -p transfers --test it --no-capture -E 'test(money_is_conserved)'
+fi
+cargo build --release --quiet -p projections -p loadgen -p command-service -p query-service -p ledgerctl -p transfers
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); broker: nisshi $(nisshi --version | awk '{print $2}') memory; rev $(git rev-parse --short HEAD)"
 exec target/release/loadgen "$@"

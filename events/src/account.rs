@@ -4,9 +4,8 @@
 //! event into the state, cannot fail and does no I/O. Amounts are integer
 //! minor units (`i64`); every sum is checked, never wrapped.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
+use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -59,9 +58,11 @@ pub struct Account {
     /// The sum of this account's open holds: reserved, still in `balance`.
     #[serde(default)]
     pub held: i64,
-    /// Every transfer this account took part in, and how far it got here.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub transfers: BTreeMap<Uuid, Leg>,
+    /// Every transfer this account took part in, and how far it got here. A
+    /// persistent map: the writer clones an account for every command it
+    /// plans, and this clone must not grow with the account's history.
+    #[serde(default, skip_serializing_if = "OrdMap::is_empty")]
+    pub transfers: OrdMap<Uuid, Leg>,
     /// The id of the last commit the fold accepted for this account (`None`
     /// before the first, or when the state was stored before heads were kept).
     #[serde(default)]

@@ -87,6 +87,9 @@ enum Bench {
         /// A short run (under 2 minutes) with smaller sizes.
         #[arg(long)]
         quick: bool,
+        /// Run only this scenario (its rows and targets; the others are "not measured").
+        #[arg(long, value_enum)]
+        only: Option<suite::Only>,
         /// Where results.md and results.json go.
         #[arg(long, default_value = "target/bench")]
         out: PathBuf,
@@ -245,7 +248,7 @@ async fn main() -> anyhow::Result<()> {
             analysts::replay(accounts, deposits, readers, &projectors).await
         }
         Bench::Export { events, accounts } => analysts::export(&events, accounts).await,
-        Bench::Suite { quick, out } => suite::run(quick, out).await,
+        Bench::Suite { quick, only, out } => suite::run(quick, only, out).await,
         Bench::Commands { accounts, clients, seconds } => commands::run(accounts, &clients, seconds).await,
     }
 }

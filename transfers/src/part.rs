@@ -27,6 +27,9 @@ pub struct Run {
     /// The last seek back: `(to, because of)`, to tell a real gap from a stale fetch.
     pub sought: Option<(i64, i64)>,
     pub live: bool,
+    /// Nothing folded yet: the consumer must be sought back to `next` (records
+    /// fetched before the start were dropped).
+    pub seek_to_start: bool,
     /// Steps found while folding up to `end`, sent when the partition goes live.
     pub held_back: Vec<(i64, Step)>,
     pub outstanding: Outstanding,
@@ -57,6 +60,7 @@ impl Part {
             next: low,
             sought: None,
             live: false,
+            seek_to_start: end > low,
             held_back: Vec::new(),
             outstanding: Outstanding::default(),
         });

@@ -169,10 +169,13 @@ impl StepClient {
             }
         };
         let status = response.status().as_u16();
-        if response.status().is_success() {
+        // Read every body, success included: an unread body keeps the
+        // connection from going back to the pool (a new one per call).
+        let body = response.bytes().await;
+        if (200..300).contains(&status) {
             return (Some(status), None);
         }
-        let code = match response.bytes().await {
+        let code = match body {
             Ok(body) => serde_json::from_slice::<ProblemCode>(&body).ok().and_then(|p| p.code),
             Err(_) => None,
         };

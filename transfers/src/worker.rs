@@ -11,7 +11,7 @@ use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use crate::consumer::{Change, Checkpoints, GroupConsumer};
 use crate::dispatch::{Dispatcher, Queued};
@@ -80,7 +80,7 @@ impl Worker {
                 // Records last: a long refold keeps them ready, and must not starve the rest.
                 biased;
                 () = shutdown.cancelled() => break,
-                Some(change) = changes.recv() => core.on_change(change),
+                Some(change) = changes.recv() => core.on_change(&consumer, change),
                 _ = tick.tick() => core.on_tick(&consumer),
                 () = tokio::time::sleep(timer) => core.fire_expiries(),
                 Some(joined) = core.dispatcher.next(), if !idle => {
@@ -108,7 +108,7 @@ impl Worker {
 }
 
 impl Core {
-    fn on_change(&mut self, change: Change) {
+    fn on_change(&mut self, consumer: &GroupConsumer, change: Change) {
         match change {
             Change::Assigned(assigned) => {
                 for partition in assigned {
@@ -119,6 +119,9 @@ impl Core {
                 }
                 self.assigned = true;
                 self.repause = self.paused;
+                // At once, not at the next tick: records that come before a
+                // partition is started are not folded (and must be read again).
+                self.start_pending(consumer);
             }
             Change::Revoked(revoked) => revoked.into_iter().for_each(|p| self.drop_part(p)),
             Change::Lost => self.parts.keys().copied().collect::<Vec<_>>().into_iter().for_each(|p| self.drop_part(p)),
@@ -140,7 +143,7 @@ impl Core {
         let (epoch, cancel) = (part.epoch, &part.cancel);
         let Some(run) = part.run.as_mut() else { return };
         match run.accept(offset) {
-            Ok(true) => {}
+            Ok(true) => run.seek_to_start = false,
             Ok(false) => return,
             Err(seek_to) => {
                 if let Err(error) = consumer.seek(&self.topic, partition, Offset::Offset(seek_to), Duration::ZERO) {
@@ -217,6 +220,7 @@ impl Core {
 
     fn on_tick(&mut self, consumer: &GroupConsumer) {
         self.start_pending(consumer);
+        self.seek_starts(consumer);
         self.commit(consumer, CommitMode::Async);
         let holds = self.parts.values().filter_map(|p| p.run.as_ref()).map(|r| r.planner.open_holds()).sum::<usize>();
         self.metrics.open_holds.set(holds as i64);
@@ -253,6 +257,21 @@ impl Core {
             part.start(floor.min(high), low, high);
             if part.run.as_ref().is_some_and(|r| r.caught_up()) {
                 self.go_live(partition);
+            }
+        }
+        self.seek_starts(consumer);
+    }
+
+    /// Seeks each started partition that has folded nothing yet back to its
+    /// start: records fetched before it was started were dropped, and on a
+    /// quiet topic no later record would reveal the gap. Retried every tick
+    /// until a seek succeeds or a record at the expected offset arrives.
+    fn seek_starts(&mut self, consumer: &GroupConsumer) {
+        for (partition, part) in &mut self.parts {
+            let Some(run) = part.run.as_mut().filter(|r| r.seek_to_start) else { continue };
+            match consumer.seek(&self.topic, *partition, Offset::Offset(run.next), Duration::ZERO) {
+                Ok(()) => run.seek_to_start = false,
+                Err(error) => debug!(partition, %error, "seek to the partition's start deferred"),
             }
         }
     }

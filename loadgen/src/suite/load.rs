@@ -32,30 +32,44 @@ pub fn histogram() -> Histogram<u64> {
 /// A request to send, built from a per-request number.
 pub type MakeRequest = Arc<dyn Fn(u64) -> reqwest::RequestBuilder + Send + Sync>;
 
-/// Sends one request; `Ok(body)` on a non-5xx answer.
-async fn send(request: reqwest::RequestBuilder) -> Result<Vec<u8>, ()> {
-    match request.send().await {
-        Ok(r) if r.status().is_server_error() => Err(()),
-        Ok(r) => Ok(r.bytes().await.map_err(|_| ())?.to_vec()),
-        Err(_) => Err(()),
+/// Decides from the status and body whether an answer counts as done.
+pub type Check = Arc<dyn Fn(u16, &[u8]) -> bool + Send + Sync>;
+
+/// Sends one request; `Ok(body)` on a non-5xx answer or, with `check`, on
+/// one that passes it (the check sees every answer, 5xx included).
+async fn send(request: reqwest::RequestBuilder, check: Option<&Check>) -> Result<Vec<u8>, ()> {
+    let answer = request.send().await.map_err(|_| ())?;
+    let status = answer.status().as_u16();
+    if check.is_none() && status >= 500 {
+        return Err(());
+    }
+    let body = answer.bytes().await.map_err(|_| ())?.to_vec();
+    match check {
+        Some(check) if !check(status, &body) => Err(()),
+        _ => Ok(body),
     }
 }
 
 /// `clients` tasks send back to back for `secs`. A 4xx (a refused withdrawal)
 /// is a served request; 5xx and transport errors are errors.
 pub async fn closed(clients: usize, secs: f64, make: MakeRequest) -> Outcome {
+    closed_checked(clients, secs, make, None).await
+}
+
+/// [`closed`], where an answer counts only if `check` passes (else it is an error).
+pub async fn closed_checked(clients: usize, secs: f64, make: MakeRequest, check: Option<Check>) -> Outcome {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::with_capacity(clients);
     for c in 0..clients {
-        let (stop, errors, make) = (stop.clone(), errors.clone(), make.clone());
+        let (stop, errors, make, check) = (stop.clone(), errors.clone(), make.clone(), check.clone());
         tasks.push(tokio::spawn(async move {
             let mut hist = histogram();
             let mut k = c as u64;
             while !stop.load(Ordering::Relaxed) {
                 k = k.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
                 let started = Instant::now();
-                match send(make(k)).await {
+                match send(make(k), check.as_ref()).await {
                     Ok(_) => {
                         let _ = hist.record(started.elapsed().as_micros() as u64);
                     }
@@ -97,6 +111,17 @@ pub type ProbeFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Option
 /// Sends at `rate` per second for `secs` (at most 1024 in flight); every
 /// `probe_every`-th 2xx is handed to `probe`.
 pub async fn fixed_rate(rate: f64, secs: f64, make: MakeRequest, probe: Option<(u64, Probe)>) -> FixedRate {
+    fixed_rate_checked(rate, secs, make, probe, None).await
+}
+
+/// [`fixed_rate`], where an answer counts only if `check` passes.
+pub async fn fixed_rate_checked(
+    rate: f64,
+    secs: f64,
+    make: MakeRequest,
+    probe: Option<(u64, Probe)>,
+    check: Option<Check>,
+) -> FixedRate {
     let hists = Arc::new(Mutex::new((histogram(), histogram(), histogram())));
     let errors = Arc::new(AtomicU64::new(0));
     let in_flight = Arc::new(Semaphore::new(1024));
@@ -111,10 +136,11 @@ pub async fn fixed_rate(rate: f64, secs: f64, make: MakeRequest, probe: Option<(
         }
         tokio::time::sleep_until(at).await;
         let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
-        let (hists, errors, make, probe) = (hists.clone(), errors.clone(), make.clone(), probe.clone());
+        let (hists, errors, make, probe, check) =
+            (hists.clone(), errors.clone(), make.clone(), probe.clone(), check.clone());
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
-            let result = send(make(i)).await;
+            let result = send(make(i), check.as_ref()).await;
             let (scheduled, service) = (at.elapsed().as_micros() as u64, sent.elapsed().as_micros() as u64);
             drop(permit);
             match result {

@@ -6,65 +6,25 @@
 //! - [`ceilings`] — raw producer, direct SQL, pgbench.
 //! - [`report`] — the table, the targets, results.md and results.json.
 //! - [`sys`] — machine, revision, process memory and CPU.
+//! - [`transfers`] — transfers end to end against the deposit rate of the same run.
 
 mod ceilings;
 pub mod load;
 mod report;
 mod sys;
+mod transfers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde::Serialize;
 use serde_json::{json, Value};
 use testkit::{free_port, prefill, wait_ready, Database, Process, Stack};
 
 use crate::{applied, sibling, start_worker, start_worker_on};
 use load::{MakeRequest, Outcome, Probe};
-
-/// One row of the report: ours, its ceiling, their ratio, and where it ran.
-#[derive(Serialize)]
-struct Row {
-    scenario: String,
-    ours: String,
-    ceiling: String,
-    ratio: Option<f64>,
-    p50_ms: Option<f64>,
-    p99_ms: Option<f64>,
-    p999_ms: Option<f64>,
-    errors: Option<u64>,
-    note: String,
-    machine: String,
-    broker: String,
-    revision: String,
-}
-
-impl Row {
-    fn new(scenario: impl Into<String>, ours: impl Into<String>) -> Row {
-        Row {
-            scenario: scenario.into(),
-            ours: ours.into(),
-            ceiling: String::new(),
-            ratio: None,
-            p50_ms: None,
-            p99_ms: None,
-            p999_ms: None,
-            errors: None,
-            note: String::new(),
-            machine: sys::machine(),
-            broker: sys::broker(),
-            revision: sys::revision(),
-        }
-    }
-
-    fn latencies(mut self, o: &Outcome) -> Row {
-        (self.p50_ms, self.p99_ms, self.p999_ms, self.errors) =
-            (Some(o.ms(0.5)), Some(o.ms(0.99)), Some(o.ms(0.999)), Some(o.errors));
-        self
-    }
-}
+use report::Row;
 
 /// Sizes of a run.
 struct Plan {
@@ -145,7 +105,14 @@ fn ratio(ours: f64, ceiling: f64) -> Option<f64> {
     (ceiling > 0.0).then(|| (ours / ceiling * 100.0).round() / 100.0)
 }
 
-pub async fn run(quick: bool, out: PathBuf) -> anyhow::Result<()> {
+/// A scenario `loadgen suite --only` runs alone.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    /// Scenario 8: transfers end to end beside deposits.
+    Transfers,
+}
+
+pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Result<()> {
     let plan = if quick {
         Plan {
             clients: vec![16, 64],
@@ -166,8 +133,12 @@ pub async fn run(quick: bool, out: PathBuf) -> anyhow::Result<()> {
         }
     };
     let started = Instant::now();
-    let mut rows = Vec::new();
     let stack = Stack::new().await;
+    if only == Some(Only::Transfers) {
+        let mut rows = transfers::scenario(&stack, &http()?, plan.accounts, plan.secs).await?;
+        return report::write(&mut rows, quick, started.elapsed(), &out);
+    }
+    let mut rows = Vec::new();
     let (mut commands_process, cmd) = service("command-service", &stack).await?;
     let http = http()?;
     let ids = Arc::new(open_accounts(&http, &cmd, plan.accounts).await?);
@@ -290,6 +261,8 @@ pub async fn run(quick: bool, out: PathBuf) -> anyhow::Result<()> {
     queries_process.assert_running();
     worker.assert_running();
     drop((commands_process, worker, queries_process));
+    // 8. Transfers against deposits: a command service and a driver of their own.
+    rows.extend(transfers::scenario(&stack, &http, plan.accounts, plan.secs).await?);
 
     // 4 and 5. Projection fold (1 and 2 workers) and replay on a pre-filled topic, against direct SQL.
     let events = plan.fold_accounts as u64 * (plan.fold_deposits + 1);
