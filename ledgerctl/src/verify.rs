@@ -44,17 +44,10 @@ impl Report {
     }
 }
 
-/// Whether an event is a row of `account_entries`: it moves the balance.
+/// Whether an event is a row of `account_entries`: it moves the balance (the
+/// projection's rule, derived from the same contract).
 fn makes_entry(event: &AccountEvent) -> bool {
-    matches!(
-        event,
-        AccountEvent::MoneyDeposited(_)
-            | AccountEvent::MoneyWithdrawn(_)
-            | AccountEvent::TransferDebited(_)
-            | AccountEvent::HoldPosted(_)
-            | AccountEvent::TransferCredited(_)
-            | AccountEvent::TransferReversed(_)
-    )
+    Effect::of(event).balances != 0
 }
 
 /// Re-folds every partition of the log from offset 0 to its current end.
