@@ -50,7 +50,7 @@ impl Directory {
                     if !matches!(leg, Leg::Received | Leg::Refused) {
                         tracked.source = Some(*id);
                     }
-                    record_leg(&mut tracked.legs, leg);
+                    tracked.legs.record_leg(leg);
                 }
             }
         }
@@ -120,26 +120,5 @@ impl Directory {
                 return self.status(&transfer);
             }
         }
-    }
-}
-
-/// What an account's record of a transfer says of its legs.
-fn record_leg(legs: &mut Legs, leg: &Leg) {
-    match leg {
-        Leg::Sent { .. } => legs.debited = true,
-        Leg::Held { .. } => legs.held = true,
-        Leg::Posted { .. } => (legs.held, legs.posted) = (true, true),
-        Leg::Voided => (legs.held, legs.voided) = (true, true),
-        Leg::Expired => (legs.held, legs.expired) = (true, true),
-        Leg::Reversed { posted } => {
-            (legs.reversed, legs.refused) = (true, true);
-            if *posted {
-                (legs.held, legs.posted) = (true, true);
-            } else {
-                legs.debited = true;
-            }
-        }
-        Leg::Received => legs.credited = true,
-        Leg::Refused => legs.refused = true,
     }
 }

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::account::AccountEvent;
+use crate::transfer::Leg;
 
 /// What one event adds to the ledger totals of its account's currency.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +117,28 @@ impl Legs {
             AccountEvent::TransferRefused(_) => self.refused = true,
             AccountEvent::TransferReversed(_) => self.reversed = true,
             _ => {}
+        }
+    }
+
+    /// Records what one account's memory of the transfer says of its legs
+    /// (the state a writer folded, rather than the events themselves).
+    pub fn record_leg(&mut self, leg: &Leg) {
+        match leg {
+            Leg::Sent { .. } => self.debited = true,
+            Leg::Held { .. } => self.held = true,
+            Leg::Posted { .. } => (self.held, self.posted) = (true, true),
+            Leg::Voided => (self.held, self.voided) = (true, true),
+            Leg::Expired => (self.held, self.expired) = (true, true),
+            Leg::Reversed { posted } => {
+                (self.reversed, self.refused) = (true, true);
+                if *posted {
+                    (self.held, self.posted) = (true, true);
+                } else {
+                    self.debited = true;
+                }
+            }
+            Leg::Received => self.credited = true,
+            Leg::Refused => self.refused = true,
         }
     }
 

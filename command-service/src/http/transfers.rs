@@ -110,10 +110,7 @@ pub async fn initiate(
     http: HeaderMap,
     Body(body): Body<TransferBody>,
 ) -> Result<Response, Refusal> {
-    headers.require(&[Role::Client, Role::Ops], "transfers need the client or ops role")?;
-    if headers.principal.has(Role::Ops) {
-        headers.owner = None;
-    }
+    mover(&mut headers)?;
     let wait = prefer_wait(&http)?;
     let (transfer_id, key) = match (body.transfer_id, headers.idempotency_key.take()) {
         (Some(id), _) => (id, Some(format!("transfer:{id}"))),
@@ -178,10 +175,7 @@ async fn resolve(
     http: &HeaderMap,
     command: impl FnOnce(Uuid) -> Command,
 ) -> Result<Response, Refusal> {
-    headers.require(&[Role::Client, Role::Ops], "transfers need the client or ops role")?;
-    if headers.principal.has(Role::Ops) {
-        headers.owner = None;
-    }
+    mover(&mut headers)?;
     let wait = prefer_wait(http)?;
     let transfer_id = Uuid::parse_str(id).map_err(|_| Refusal::Domain(events::DomainError::TransferNotFound))?;
     if state.writers.recovery().is_none() {
@@ -241,6 +235,15 @@ pub async fn expire(
 ) -> Result<Response, Refusal> {
     let command = Command::ExpireTransfer { transfer_id: account_id(&id)?, now: Utc::now() };
     internal(&state, body.from, command, headers).await
+}
+
+/// Who may move money: a client out of its own accounts, `ops` between any.
+fn mover(headers: &mut CommandHeaders) -> Result<(), Refusal> {
+    headers.require(&[Role::Client, Role::Ops], "transfers need the client or ops role")?;
+    if headers.principal.has(Role::Ops) {
+        headers.owner = None;
+    }
+    Ok(())
 }
 
 async fn internal(
