@@ -1,68 +1,34 @@
-//! Wiring: build the service from its config, recover, run until shutdown.
+//! Wiring: build the service from its config, join the writers' group, run until shutdown.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use events::{partition_for, Command};
 use rdkafka::producer::{FutureProducer, Producer};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-use uuid::Uuid;
 
+use crate::cluster::membership::{self, GroupSettings};
+use crate::cluster::registry::Registry;
 use crate::config::Config;
 use crate::directory::Directory;
-use crate::error::{Error, Refusal};
-use crate::http::{router, CommandHeaders};
-use crate::plan::{Reply, Request};
-use crate::recovery::{recover, RecoveryReport};
-use crate::snapshot::Snapshotter;
+use crate::error::Error;
+use crate::http::{router, Forwarder};
+use crate::ownership::Ownership;
+use crate::partitions::Partitions;
 use crate::store;
-use crate::writer::{Writer, WriterConfig};
 use ledger_runtime::kafka;
 use ledger_runtime::shutdown;
-
-/// Requests queued per partition before callers wait.
-const QUEUE_DEPTH: usize = 4096;
-
-/// Routes each command to the writer of its partition. Empty until recovery is done.
-#[derive(Default)]
-pub struct Writers {
-    ready: OnceLock<(Vec<mpsc::Sender<Request>>, RecoveryReport)>,
-}
-
-impl Writers {
-    pub fn recovery(&self) -> Option<&RecoveryReport> {
-        self.ready.get().map(|(_, report)| report)
-    }
-
-    pub async fn submit(&self, account_id: Uuid, command: Command, headers: CommandHeaders) -> Result<Reply, Refusal> {
-        let Some((senders, _)) = self.ready.get() else {
-            return Err(Refusal::Unavailable("catching up with the events log".into()));
-        };
-        let partition = partition_for(account_id, senders.len() as i32) as usize;
-        let (reply, answer) = oneshot::channel();
-        let request = Request {
-            account_id,
-            command,
-            idempotency_key: headers.idempotency_key,
-            if_match: headers.if_match,
-            metadata: headers.metadata,
-            owner: headers.owner,
-            reply,
-        };
-        let shutting_down = || Refusal::Unavailable("the service is shutting down".into());
-        senders[partition].send(request).await.map_err(|_| shutting_down())?;
-        answer.await.map_err(|_| shutting_down())?
-    }
-}
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub writers: Arc<Writers>,
+    /// The routing table: which partitions are served here, and their writers.
+    pub partitions: Arc<Partitions>,
+    /// Forwards to other instances; knows the cluster.
+    pub forwarder: Forwarder,
     /// Currencies, transfer sources and statuses, across partitions.
     pub directory: Arc<Directory>,
     pub max_body_bytes: usize,
@@ -105,17 +71,27 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves HTTP at once (health, and 503 while recovering), recovers the
-    /// state, then starts the partition writers. Returns on SIGTERM/SIGINT.
+    /// Serves HTTP at once (health, and 503 while loading), joins the
+    /// writers' group and serves the partitions it assigns. On SIGTERM/SIGINT it
+    /// hands its partitions over (in-flight commits proven and answered), leaves
+    /// the group, then stops serving HTTP.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = shutdown::signal();
-        let writers = Arc::new(Writers::default());
-        let directory = Arc::new(Directory::default());
+        let partitions = Arc::new(Partitions::new(self.partitions));
+        let directory = Arc::new(Directory::new(self.partitions));
         if self.config.consistency_token_key.expose() == crate::config::DEV_TOKEN_KEY {
             warn!("CONSISTENCY_TOKEN_KEY is not set: using the development key; set it in any shared deployment");
         }
+        let url = advertised_url(&self.config, self.listener.local_addr()?);
+        let registry = Arc::new(Registry::new(
+            self.pool.clone(),
+            self.config.events_topic.clone(),
+            url.clone(),
+            Duration::from_millis(u64::from(self.config.session_timeout_ms)),
+        ));
         let state = AppState {
-            writers: Arc::clone(&writers),
+            partitions: Arc::clone(&partitions),
+            forwarder: Forwarder::new(Arc::clone(&registry), self.partitions, self.config.max_body_bytes),
             directory: Arc::clone(&directory),
             max_body_bytes: self.config.max_body_bytes,
             token_key: self.config.consistency_token_key.expose().as_bytes().into(),
@@ -126,65 +102,56 @@ impl Application {
             ),
         };
         tokio::spawn(state.rate_limit.clone().sweep(shutdown.clone()));
-        info!(addr = %self.listener.local_addr()?, partitions = self.partitions, "command service listening");
+        info!(addr = %self.listener.local_addr()?, %url, partitions = self.partitions, "command service listening");
+        // HTTP outlives the handover, so requests keep being forwarded to the new owners.
+        let http_stop = CancellationToken::new();
         let server =
-            axum::serve(self.listener, router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+            axum::serve(self.listener, router(state)).with_graceful_shutdown(http_stop.clone().cancelled_owned());
         let server = tokio::spawn(async move { server.await });
 
-        let (states, report) = tokio::select! {
-            result = recover(
-                &self.config.kafka_brokers,
-                &self.config.events_topic,
-                self.partitions,
-                &self.pool,
-                &self.producer,
-                !self.config.ignore_snapshots,
-            ) => result?,
-            () = shutdown.cancelled() => return Ok(()),
-        };
-        let writer_config = Arc::new(WriterConfig {
+        let registry_stop = CancellationToken::new();
+        let publisher = tokio::spawn(Arc::clone(&registry).run(Arc::clone(&partitions), registry_stop.clone()));
+        let settings = GroupSettings {
             brokers: self.config.kafka_brokers.clone(),
             topic: self.config.events_topic.clone(),
-            batch_max: self.config.batch_max,
-            pipeline_depth: usize::from(self.config.pipeline_depth),
-        });
-        directory.load(states.iter().map(|(state, _)| state));
-        let mut senders = Vec::with_capacity(states.len());
-        let mut tasks = Vec::with_capacity(states.len());
-        for (partition_state, snapshot_offset) in states {
-            let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-            let snapshots = Snapshotter::new(
-                self.pool.clone(),
-                self.config.events_topic.clone(),
-                self.config.snapshot_every,
-                self.config.idempotency_window(),
-                snapshot_offset,
-            );
-            let writer = Writer::new(
-                Arc::clone(&writer_config),
-                partition_state,
-                Arc::clone(&self.producer),
-                snapshots,
-                Arc::clone(&directory),
-            );
-            tasks.push(tokio::spawn(writer.run(receiver, shutdown.clone())));
-            senders.push(sender);
-        }
-        let _ = writers.ready.set((senders, report));
-        info!("command service ready");
-
+            group: self.config.writers_group.clone(),
+            session_timeout_ms: self.config.session_timeout_ms,
+            client_id: format!("ledger-command-service-{}", registry.instance_id),
+        };
+        let (changes, membership) = membership::join(&settings, shutdown.clone())?;
+        let ownership = Ownership::new(
+            self.config.clone(),
+            self.pool.clone(),
+            Arc::clone(&self.producer),
+            partitions,
+            directory,
+            registry,
+        );
+        ownership.run(changes).await;
+        shutdown.cancel();
+        let _ = tokio::task::spawn_blocking(move || membership.join()).await;
+        registry_stop.cancel();
+        let _ = publisher.await;
+        http_stop.cancel();
         match server.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => error!(error = %e, "http server failed"),
             Err(e) => error!(error = %e, "http server task failed"),
-        }
-        shutdown.cancel();
-        for task in tasks {
-            let _ = task.await;
         }
         let producer = Arc::clone(&self.producer);
         tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await??;
         info!("command service stopped");
         Ok(())
     }
+}
+
+/// `ADVERTISED_URL`, or `http://` and the listening address.
+fn advertised_url(config: &Config, local: std::net::SocketAddr) -> String {
+    if let Some(url) = &config.advertised_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    if local.ip().is_unspecified() {
+        warn!(%local, "listening on every interface and ADVERTISED_URL is not set: peers cannot forward to this instance");
+    }
+    format!("http://{local}")
 }

@@ -28,6 +28,17 @@ pub struct Config {
     /// Address the HTTP API listens on.
     #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+    /// The consumer group the command-service instances share the partitions through.
+    #[arg(long, env = "WRITERS_GROUP", default_value = "ledger-writers")]
+    pub writers_group: String,
+    /// Kafka session timeout of the writers' group: how soon a dead instance's
+    /// partitions move to the others.
+    #[arg(long, env = "SESSION_TIMEOUT_MS", default_value_t = 10_000)]
+    pub session_timeout_ms: u32,
+    /// The URL other instances forward requests to (default: `http://` and the
+    /// address the HTTP API listens on; set it when that is not reachable by peers).
+    #[arg(long, env = "ADVERTISED_URL")]
+    pub advertised_url: Option<String>,
     /// Most commands a partition writer puts in one group commit.
     #[arg(long, env = "BATCH_MAX", default_value_t = 512)]
     pub batch_max: usize,
@@ -83,6 +94,9 @@ impl Config {
             "127.0.0.1:0",
         ]);
         config.auth = ledger_runtime::auth::AuthArgs::hs256(ledger_runtime::TEST_JWT_SECRET);
+        // A group per topic: services of other tests on the same broker are not members.
+        config.writers_group = format!("{events_topic}.writers");
+        config.session_timeout_ms = 3_000;
         config
     }
 

@@ -1,124 +1,186 @@
-//! What handlers need to know across partitions: each account's currency, each
-//! transfer's source account and status, and the requests waiting for a
-//! transfer to reach a status (`Prefer: wait`).
+//! What handlers need to know across the partitions this instance serves:
+//! each account's currency, each transfer's source and destination accounts
+//! and the legs recorded on them, and the requests waiting for a transfer to
+//! change (`Prefer: wait`).
 //!
-//! Fed only by the fold: at start-up from the recovered states, then by every
-//! writer for each commit the fold accepts. It is a cache of proven state,
-//! never a source of decisions: the source account's writer decides every
-//! rule. The currency lets a transfer to a known account in another currency
-//! be refused at once (422); an unknown destination decides for itself later.
+//! Fed only by the fold, one part per partition: loaded from a partition's
+//! state when this instance takes it, then told by its writer of each commit
+//! the fold accepts, and forgotten when the partition leaves. It is a cache of
+//! proven state, never a source of decisions: the source account's writer
+//! decides every rule. What lives on partitions served elsewhere is asked of
+//! their owners (see `http::transfers`).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError, RwLock};
 
 use events::account::Status;
 use events::transfer::Leg;
-use events::{AccountEvent, Commit, Legs, TransferStatus};
+use events::{partition_for, AccountEvent, Commit, Legs};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::state::PartitionState;
 
-/// One transfer as the legs proven so far describe it.
-#[derive(Default)]
-struct Tracked {
-    source: Option<Uuid>,
-    legs: Legs,
-    waiters: Vec<oneshot::Sender<TransferStatus>>,
+/// One transfer as the legs on one partition's accounts describe it.
+#[derive(Clone, Copy, Default)]
+pub struct Known {
+    pub source: Option<Uuid>,
+    pub destination: Option<Uuid>,
+    pub legs: Legs,
+}
+
+impl Known {
+    pub fn merge(&mut self, other: &Known) {
+        self.source = self.source.or(other.source);
+        self.destination = self.destination.or(other.destination);
+        self.legs.merge(&other.legs);
+    }
 }
 
 #[derive(Default)]
+struct Part {
+    currencies: HashMap<Uuid, String>,
+    transfers: HashMap<Uuid, Known>,
+}
+
+/// Currencies remembered from other instances, at most this many.
+const REMOTE_CURRENCIES: usize = 100_000;
+
 pub struct Directory {
-    currencies: RwLock<HashMap<Uuid, String>>,
-    transfers: Mutex<HashMap<Uuid, Tracked>>,
+    parts: Vec<RwLock<Part>>,
+    /// Currencies of accounts served elsewhere, as their owners said (never changes once opened).
+    remote_currencies: RwLock<HashMap<Uuid, String>>,
+    waiters: Mutex<HashMap<Uuid, Vec<oneshot::Sender<()>>>>,
 }
 
 impl Directory {
-    /// Fills the directory from recovered partition states.
-    pub fn load<'a>(&self, states: impl IntoIterator<Item = &'a PartitionState>) {
-        let mut currencies = self.currencies.write().unwrap_or_else(|e| e.into_inner());
-        let mut transfers = self.transfers.lock().unwrap_or_else(|e| e.into_inner());
-        for state in states {
-            for (id, entry) in &state.entries {
-                let account = &entry.account;
-                if account.status != Status::NotOpened {
-                    currencies.insert(*id, account.currency.clone());
-                }
-                for (transfer_id, leg) in &account.transfers {
-                    let tracked = transfers.entry(*transfer_id).or_default();
-                    if !matches!(leg, Leg::Received | Leg::Refused) {
-                        tracked.source = Some(*id);
-                    }
-                    tracked.legs.record_leg(leg);
-                }
-            }
+    pub fn new(partitions: i32) -> Self {
+        Self {
+            parts: (0..partitions).map(|_| RwLock::default()).collect(),
+            remote_currencies: RwLock::default(),
+            waiters: Mutex::default(),
         }
     }
 
-    /// Takes note of a commit the fold accepted.
-    pub fn observe(&self, commit: &Commit) {
+    fn part(&self, partition: i32) -> Option<&RwLock<Part>> {
+        self.parts.get(usize::try_from(partition).ok()?)
+    }
+
+    /// Replaces a partition's part with what its (loaded) state says.
+    pub fn load(&self, state: &PartitionState) {
+        let mut part = Part::default();
+        for (id, entry) in &state.entries {
+            let account = &entry.account;
+            if account.status != Status::NotOpened {
+                part.currencies.insert(*id, account.currency.clone());
+            }
+            for (transfer_id, leg) in &account.transfers {
+                let known = part.transfers.entry(*transfer_id).or_default();
+                match leg {
+                    Leg::Received | Leg::Refused => known.destination = Some(*id),
+                    Leg::Sent { to, .. } | Leg::Held { to, .. } | Leg::Posted { to, .. } => {
+                        (known.source, known.destination) = (Some(*id), Some(*to));
+                    }
+                    _ => known.source = Some(*id),
+                }
+                known.legs.record_leg(leg);
+            }
+        }
+        if let Some(slot) = self.part(state.partition) {
+            *slot.write().unwrap_or_else(PoisonError::into_inner) = part;
+        }
+    }
+
+    /// Forgets a partition that is no longer served here.
+    pub fn forget(&self, partition: i32) {
+        if let Some(slot) = self.part(partition) {
+            *slot.write().unwrap_or_else(PoisonError::into_inner) = Part::default();
+        }
+    }
+
+    /// Takes note of a commit the fold accepted on `partition`.
+    pub fn observe(&self, partition: i32, commit: &Commit) {
+        let Some(slot) = self.part(partition) else { return };
         for event in &commit.events {
-            match &event.payload {
-                AccountEvent::AccountOpened(opened) => {
-                    let mut currencies = self.currencies.write().unwrap_or_else(|e| e.into_inner());
-                    currencies.insert(commit.aggregate_id, opened.currency.clone());
-                }
-                payload => {
-                    let Some(transfer_id) = events::ledger::transfer_of(payload) else { continue };
-                    let mut transfers = self.transfers.lock().unwrap_or_else(|e| e.into_inner());
-                    let tracked = transfers.entry(transfer_id).or_default();
-                    if matches!(payload, AccountEvent::TransferDebited(_) | AccountEvent::TransferHeld(_)) {
-                        tracked.source = Some(commit.aggregate_id);
-                    }
-                    tracked.legs.record(payload);
-                    let status = tracked.legs.status();
-                    for waiter in tracked.waiters.drain(..) {
-                        let _ = waiter.send(status);
-                    }
-                }
+            let account = commit.aggregate_id;
+            if let AccountEvent::AccountOpened(opened) = &event.payload {
+                let mut part = slot.write().unwrap_or_else(PoisonError::into_inner);
+                part.currencies.insert(account, opened.currency.clone());
+                continue;
             }
+            let Some(transfer_id) = events::ledger::transfer_of(&event.payload) else { continue };
+            {
+                let mut part = slot.write().unwrap_or_else(PoisonError::into_inner);
+                let known = part.transfers.entry(transfer_id).or_default();
+                match &event.payload {
+                    AccountEvent::TransferDebited(e) => (known.source, known.destination) = (Some(account), Some(e.to)),
+                    AccountEvent::TransferHeld(e) => (known.source, known.destination) = (Some(account), Some(e.to)),
+                    AccountEvent::TransferCredited(_) | AccountEvent::TransferRefused(_) => {
+                        known.destination = Some(account);
+                    }
+                    _ => {}
+                }
+                known.legs.record(&event.payload);
+            }
+            self.wake(transfer_id);
         }
     }
 
+    fn wake(&self, transfer: Uuid) {
+        let waiting = self.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&transfer);
+        for waiter in waiting.into_iter().flatten() {
+            let _ = waiter.send(());
+        }
+    }
+
+    /// The currency of an account on a partition served here.
     pub fn currency(&self, account: &Uuid) -> Option<String> {
-        self.currencies.read().unwrap_or_else(|e| e.into_inner()).get(account).cloned()
+        let part = self.part(partition_for(*account, self.parts.len() as i32))?;
+        part.read().unwrap_or_else(PoisonError::into_inner).currencies.get(account).cloned()
     }
 
-    /// The account a transfer leaves from, once its first leg is proven.
-    pub fn source_of(&self, transfer: &Uuid) -> Option<Uuid> {
-        self.transfers.lock().unwrap_or_else(|e| e.into_inner()).get(transfer).and_then(|t| t.source)
+    pub fn remote_currency(&self, account: &Uuid) -> Option<String> {
+        self.remote_currencies.read().unwrap_or_else(PoisonError::into_inner).get(account).cloned()
     }
 
-    pub fn status(&self, transfer: &Uuid) -> Option<TransferStatus> {
-        let transfers = self.transfers.lock().unwrap_or_else(|e| e.into_inner());
-        transfers.get(transfer).filter(|t| t.source.is_some()).map(|t| t.legs.status())
+    pub fn remember_currency(&self, account: Uuid, currency: &str) {
+        let mut remembered = self.remote_currencies.write().unwrap_or_else(PoisonError::into_inner);
+        if remembered.len() >= REMOTE_CURRENCIES {
+            remembered.clear();
+        }
+        remembered.insert(account, currency.to_owned());
     }
 
-    /// Waits up to `timeout` until the transfer's status satisfies `done`;
-    /// returns the status it has then.
-    pub async fn wait(
-        &self,
-        transfer: Uuid,
-        timeout: Duration,
-        done: impl Fn(TransferStatus) -> bool,
-    ) -> Option<TransferStatus> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let receiver = {
-                let mut transfers = self.transfers.lock().unwrap_or_else(|e| e.into_inner());
-                let tracked = transfers.entry(transfer).or_default();
-                let status = tracked.legs.status();
-                if tracked.source.is_some() && done(status) {
-                    return Some(status);
-                }
-                let (sender, receiver) = oneshot::channel();
-                tracked.waiters.push(sender);
-                receiver
-            };
-            if tokio::time::timeout_at(deadline, receiver).await.is_err() {
-                return self.status(&transfer);
+    /// What the partitions served here know of a transfer.
+    pub fn known(&self, transfer: &Uuid) -> Option<Known> {
+        let mut found: Option<Known> = None;
+        for part in &self.parts {
+            let part = part.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(known) = part.transfers.get(transfer) {
+                found.get_or_insert_with(Known::default).merge(known);
             }
         }
+        found
+    }
+
+    /// The account a transfer leaves from, if its partition is served here.
+    pub fn source_of(&self, transfer: &Uuid) -> Option<Uuid> {
+        self.known(transfer).and_then(|k| k.source)
+    }
+
+    /// Resolves when a leg of `transfer` is next recorded here. Subscribe
+    /// before reading what is known, so that no leg falls in between.
+    pub fn subscribe(&self, transfer: Uuid) -> oneshot::Receiver<()> {
+        let (sender, receiver) = oneshot::channel();
+        let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        if waiters.len() >= 1024 {
+            // Waiters that timed out on transfers that never moved.
+            waiters.retain(|_, senders| {
+                senders.retain(|s| !s.is_closed());
+                !senders.is_empty()
+            });
+        }
+        waiters.entry(transfer).or_default().push(sender);
+        receiver
     }
 }

@@ -36,6 +36,12 @@ pub enum Refusal {
     WriteConflict,
     #[error("{0}")]
     Unavailable(String),
+    /// The account's partition is owned by another instance: forward it there.
+    #[error("partition {0} is served by another instance")]
+    Elsewhere(i32),
+    /// The transfer is not known on the partitions served here: ask the others.
+    #[error("no transfer with this id")]
+    NotHere,
     #[error("{0}")]
     BadRequest(String),
     #[error("request body is larger than this service accepts")]

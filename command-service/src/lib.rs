@@ -4,18 +4,22 @@
 //! the transfer driver records), the partition writers that turn commands into
 //! commit records in the Kafka events topic (group commit, offset-proven
 //! acknowledgement), the write-side state rebuilt from snapshot plus log tail,
-//! and the snapshot table. It does not own any read model (see `projections`),
+//! the snapshot table, and scale-out: instances share the partitions through
+//! a consumer group and forward each request to its partition's owner. It does not own any read model (see `projections`),
 //! nor the meaning of a record (see `events`, whose fold rule it applies).
 //!
 //! # Layout
-//! - [`app`] — `Application::build(config).run_until_stopped()`, and the request router to writers.
+//! - [`app`] — `Application::build(config).run_until_stopped()`: wiring and shutdown order.
+//! - [`cluster`] — the writers' consumer group, and the directory of instances (who owns what).
 //! - [`config`] — flags with environment fallbacks.
 //! - [`directory`] — account currencies, transfer sources and statuses across partitions, `Prefer: wait`.
 //! - [`error`] — the crate's error and refusal types.
-//! - [`http`] — routes, extraction, and the one mapping of errors to problem+json.
+//! - [`http`] — routes, extraction, forwarding, and the one mapping of errors to problem+json.
+//! - [`ownership`] — each partition's life here: assigned, loaded, served, handed over.
+//! - [`partitions`] — the routing table: which partitions are served here, by which writer.
 //! - [`pending`] — the in-flight overlay the next batch is planned against.
 //! - [`plan`] — deciding a batch against the state left by the commands before it.
-//! - [`recovery`] — rebuilding state from snapshot plus log tail at start-up.
+//! - [`recovery`] — loading a partition: kept state or snapshot, plus the log tail.
 //! - [`send`] — sending a batch of commits and collecting delivery offsets.
 //! - [`snapshot`] — taking write-side snapshots.
 //! - [`state`] — a partition's folded state and idempotency keys.
@@ -23,10 +27,13 @@
 //! - [`writer`] — the per-partition group-commit writer.
 
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod directory;
 pub mod error;
 pub mod http;
+pub mod ownership;
+pub mod partitions;
 pub mod pending;
 pub mod plan;
 pub mod recovery;

@@ -1,5 +1,7 @@
-//! Start-up: rebuild each partition's state from its snapshot plus the log tail.
+//! Loading partitions: each one's state from the state this instance kept, or
+//! its snapshot, plus the log tail up to the end as it was when the load began.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +15,7 @@ use crate::state::PartitionState;
 use crate::store;
 use ledger_runtime::kafka;
 
-/// What the start-up fold did; `/readyz` reports it.
+/// What the loads did; `/readyz` reports their sum.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RecoveryReport {
     pub partitions: i32,
@@ -23,63 +25,94 @@ pub struct RecoveryReport {
     pub elapsed_ms: u64,
 }
 
-/// Rebuilds every partition's state so that each is caught up with the log end
-/// as it was when recovery started.
-#[instrument(skip_all, fields(topic = topic, partitions = partitions))]
-pub async fn recover(
-    brokers: &str,
-    topic: &str,
-    partitions: i32,
-    pool: &PgPool,
-    producer: &Arc<FutureProducer>,
-    use_snapshots: bool,
-) -> Result<(Vec<(PartitionState, i64)>, RecoveryReport), Error> {
+/// A partition's state while no writer runs it: kept across a rebalance that
+/// gives the partition back, dropped otherwise.
+pub struct Parked {
+    pub state: PartitionState,
+    /// The offset of the last snapshot taken or loaded.
+    pub snapshot_offset: i64,
+}
+
+/// Where loads read from.
+pub struct Source<'a> {
+    pub brokers: &'a str,
+    pub topic: &'a str,
+    pub pool: &'a PgPool,
+    pub producer: &'a Arc<FutureProducer>,
+    pub use_snapshots: bool,
+}
+
+/// Brings each partition of `partitions` up to the log end: from `kept` when
+/// this instance held it last, else from its snapshot, else from offset 0.
+#[instrument(skip_all, fields(topic = source.topic, partitions = ?partitions))]
+pub async fn load(
+    source: &Source<'_>,
+    partitions: &[i32],
+    mut kept: HashMap<i32, Parked>,
+) -> Result<(Vec<Parked>, RecoveryReport), Error> {
     let started = Instant::now();
-    let mut states = Vec::with_capacity(partitions as usize);
-    let mut snapshot_offsets = Vec::with_capacity(partitions as usize);
-    let mut ranges = Vec::with_capacity(partitions as usize);
-    let mut report = RecoveryReport { partitions, ..Default::default() };
-    for partition in 0..partitions {
-        let end = kafka::end_offset(producer, topic, partition).await?;
-        let mut state = PartitionState::new(partition);
-        let mut snapshot_offset = 0;
-        if use_snapshots {
-            if let Some((offset, bytes)) = store::load_snapshot(pool, topic, partition).await? {
-                match serde_json::from_slice::<PartitionState>(&bytes) {
-                    Ok(snapshot) if offset <= end && snapshot.partition == partition => {
-                        state = snapshot;
-                        state.next_offset = offset;
-                        snapshot_offset = offset;
-                        report.snapshots_used += 1;
-                    }
-                    Ok(_) => warn!(partition, offset, end, "snapshot is ahead of the log, ignoring it"),
-                    Err(error) => warn!(partition, %error, "snapshot does not decode, ignoring it"),
-                }
-            }
-        }
-        ranges.push((partition, state.next_offset, end));
-        states.push(state);
-        snapshot_offsets.push(snapshot_offset);
+    let mut parked = Vec::with_capacity(partitions.len());
+    let mut ranges = Vec::with_capacity(partitions.len());
+    let mut report = RecoveryReport { partitions: partitions.len() as i32, ..Default::default() };
+    for &partition in partitions {
+        let end = kafka::end_offset(source.producer, source.topic, partition).await?;
+        let part = match kept.remove(&partition) {
+            Some(part) => part,
+            None => from_snapshot(source, partition, end, &mut report).await?,
+        };
+        ranges.push((partition, part.state.next_offset, end));
+        parked.push(part);
     }
-    let consumer = kafka::reader(brokers)?;
+    let consumer = kafka::reader(source.brokers)?;
     let mut replayed = 0u64;
-    kafka::read_ranges(&consumer, topic, &ranges, |partition, offset, bytes| {
+    let index: HashMap<i32, usize> = partitions.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    kafka::read_ranges(&consumer, source.topic, &ranges, |partition, offset, bytes| {
         replayed += 1;
-        states[partition as usize].fold_record(offset, bytes);
+        parked[index[&partition]].state.fold_record(offset, bytes);
     })
     .await?;
-    for (state, &(_, _, end)) in states.iter_mut().zip(&ranges) {
-        state.next_offset = state.next_offset.max(end);
+    for (part, &(_, _, end)) in parked.iter_mut().zip(&ranges) {
+        part.state.next_offset = part.state.next_offset.max(end);
     }
     report.records_replayed = replayed;
-    report.aggregates = states.iter().map(|s| s.entries.len()).sum();
+    report.aggregates = parked.iter().map(|p| p.state.entries.len()).sum();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     info!(
         replayed = report.records_replayed,
         snapshots = report.snapshots_used,
         aggregates = report.aggregates,
         elapsed_ms = report.elapsed_ms,
-        "state rebuilt from the log"
+        "partitions loaded from the log"
     );
-    Ok((states.into_iter().zip(snapshot_offsets).collect(), report))
+    Ok((parked, report))
+}
+
+async fn from_snapshot(
+    source: &Source<'_>,
+    partition: i32,
+    end: i64,
+    report: &mut RecoveryReport,
+) -> Result<Parked, Error> {
+    let empty = Parked { state: PartitionState::new(partition), snapshot_offset: 0 };
+    if !source.use_snapshots {
+        return Ok(empty);
+    }
+    let Some((offset, bytes)) = store::load_snapshot(source.pool, source.topic, partition).await? else {
+        return Ok(empty);
+    };
+    match serde_json::from_slice::<PartitionState>(&bytes) {
+        Ok(mut state) if offset <= end && state.partition == partition => {
+            state.next_offset = offset;
+            report.snapshots_used += 1;
+            Ok(Parked { state, snapshot_offset: offset })
+        }
+        Ok(_) => {
+            warn!(partition, offset, end, "snapshot is ahead of the log, ignoring it");
+            Ok(empty)
+        }
+        Err(error) => {
+            warn!(partition, %error, "snapshot does not decode, ignoring it");
+            Ok(empty)
+        }
+    }
 }

@@ -22,6 +22,11 @@ impl Snapshotter {
         Self { pool, topic, every, idempotency_window, last_offset }
     }
 
+    /// The offset of the last snapshot taken (or loaded).
+    pub fn last_offset(&self) -> i64 {
+        self.last_offset
+    }
+
     /// Takes a snapshot if `every` records have been folded since the last one.
     /// Serialises on the caller; the write to Postgres happens in the background.
     pub fn maybe_take(&mut self, state: &mut PartitionState) {

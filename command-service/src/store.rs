@@ -46,3 +46,66 @@ pub async fn save_snapshot(
     .await?;
     Ok(result.rows_affected() == 1)
 }
+
+/// One live instance as it last published itself.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct InstanceRow {
+    pub instance_id: uuid::Uuid,
+    pub url: String,
+    pub partitions: Vec<i32>,
+    pub generation: i64,
+    pub aggregates: i64,
+    pub age_ms: i64,
+}
+
+/// A new ownership generation, above every one handed out before.
+pub async fn next_generation(pool: &PgPool) -> Result<i64, Error> {
+    let (generation,): (i64,) =
+        sqlx::query_as("select nextval('command_instance_generations')").fetch_one(pool).await?;
+    Ok(generation)
+}
+
+/// Publishes (or refreshes) this instance's row.
+pub async fn publish_instance(pool: &PgPool, row: &InstanceRow, topic: &str) -> Result<(), Error> {
+    sqlx::query(
+        "insert into command_instances (instance_id, topic, url, partitions, generation, aggregates)
+         values ($1, $2, $3, $4, $5, $6)
+         on conflict (instance_id) do update
+           set url = excluded.url, partitions = excluded.partitions, generation = excluded.generation,
+               aggregates = excluded.aggregates, seen_at = now()",
+    )
+    .bind(row.instance_id)
+    .bind(topic)
+    .bind(&row.url)
+    .bind(&row.partitions)
+    .bind(row.generation)
+    .bind(row.aggregates)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The instances of `topic` seen within `live_ms`, and how long ago.
+pub async fn live_instances(pool: &PgPool, topic: &str, live_ms: i64) -> Result<Vec<InstanceRow>, Error> {
+    let rows = sqlx::query_as(
+        "select instance_id, url, partitions, generation, aggregates,
+                (extract(epoch from (now() - seen_at)) * 1000)::bigint as age_ms
+           from command_instances
+          where topic = $1 and seen_at > now() - make_interval(secs => $2::double precision / 1000)
+          order by url",
+    )
+    .bind(topic)
+    .bind(live_ms)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// Removes this instance's row (on the way out), and rows long dead.
+pub async fn retire_instance(pool: &PgPool, instance_id: uuid::Uuid) -> Result<(), Error> {
+    sqlx::query("delete from command_instances where instance_id = $1 or seen_at < now() - interval '1 day'")
+        .bind(instance_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -24,8 +24,10 @@ use uuid::Uuid;
 
 use crate::directory::Directory;
 use crate::error::{Error, Refusal};
+use crate::partitions::Partitions;
 use crate::pending::{Pending, View};
 use crate::plan::{plan, Decision, Outcome, Plan, Reply, Request};
+use crate::recovery::Parked;
 use crate::send::{enqueue, Deliveries, DeliveryFailure};
 use crate::snapshot::Snapshotter;
 use crate::state::PartitionState;
@@ -83,6 +85,8 @@ pub struct Writer {
     snapshots: Snapshotter,
     /// Told of every commit the fold accepts.
     directory: Arc<Directory>,
+    /// Told how many accounts the partition holds.
+    partitions: Arc<Partitions>,
     /// The state may be behind the log (after a failed delivery or read): resync before deciding.
     stale: bool,
     /// A batch in flight could not be queued whole: send nothing more until it is settled.
@@ -96,6 +100,7 @@ impl Writer {
         producer: Arc<FutureProducer>,
         snapshots: Snapshotter,
         directory: Arc<Directory>,
+        partitions: Arc<Partitions>,
     ) -> Self {
         Self {
             config,
@@ -106,14 +111,16 @@ impl Writer {
             reader: None,
             snapshots,
             directory,
+            partitions,
             stale: false,
             broken: false,
         }
     }
 
-    /// Takes batches until shutdown, then answers what is in flight and stops.
+    /// Takes batches until `stop` (shutdown, or the partition is revoked), then
+    /// proves and answers what is in flight, and hands the state back.
     #[instrument(skip_all, fields(partition = self.state.partition))]
-    pub async fn run(mut self, mut requests: mpsc::Receiver<Request>, shutdown: CancellationToken) {
+    pub async fn run(mut self, mut requests: mpsc::Receiver<Request>, stop: CancellationToken) -> Parked {
         let depth = self.config.pipeline_depth.max(1);
         let mut batch = Vec::with_capacity(self.config.batch_max);
         // A batch that may only be planned on proven state, waiting for the pipeline to empty.
@@ -141,6 +148,7 @@ impl Writer {
                         held = Some(again);
                     }
                     self.snapshots.maybe_take(&mut self.state);
+                    self.partitions.set_aggregates(self.state.partition, self.state.entries.len());
                 }
                 received = requests.recv_many(&mut batch, self.config.batch_max), if taking => {
                     if received == 0 {
@@ -149,11 +157,12 @@ impl Writer {
                         held = self.launch(std::mem::take(&mut batch)).await;
                     }
                 }
-                () = shutdown.cancelled(), if !closing => closing = true,
+                () = stop.cancelled(), if !closing => closing = true,
             }
         }
         self.snapshots.maybe_take(&mut self.state);
         debug!("partition writer stopped");
+        Parked { snapshot_offset: self.snapshots.last_offset(), state: self.state }
     }
 
     /// Plans and sends a batch behind the ones in flight, or hands it back when
@@ -224,7 +233,7 @@ impl Writer {
                     // Contiguous: the fold up to here is exactly what the commit was decided
                     // against, so the fold rule accepts it. Ask it anyway: it is the judge.
                     let outcome = if self.state.fold(*offset, commit).is_accepted() {
-                        self.directory.observe(commit);
+                        self.directory.observe(self.state.partition, commit);
                         Ok(Reply { receipt: self.state.receipt(*offset, commit), replayed: false })
                     } else {
                         Err(Refusal::WriteConflict)
@@ -287,10 +296,11 @@ impl Writer {
         let from = self.state.next_offset;
         let mut seen = HashMap::new();
         let (state, directory) = (&mut self.state, &self.directory);
+        let partition = state.partition;
         kafka::read_ranges(reader, &self.config.topic, &[(state.partition, from, end)], |_, offset, bytes| {
             if let Some((commit, verdict)) = state.fold_record(offset, bytes) {
                 if verdict.is_accepted() {
-                    directory.observe(&commit);
+                    directory.observe(partition, &commit);
                 }
                 seen.entry(commit.commit_id).or_insert((offset, verdict.is_accepted()));
             }

@@ -92,7 +92,7 @@ impl TransferStatus {
 
 /// The legs of one transfer seen so far, in any order. The projection keeps
 /// the same flags as columns and derives the status with the same rule.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Legs {
     pub debited: bool,
     pub held: bool,
@@ -140,6 +140,18 @@ impl Legs {
             Leg::Received => self.credited = true,
             Leg::Refused => self.refused = true,
         }
+    }
+
+    /// What the legs recorded on two accounts say together.
+    pub fn merge(&mut self, other: &Legs) {
+        self.debited |= other.debited;
+        self.held |= other.held;
+        self.posted |= other.posted;
+        self.voided |= other.voided;
+        self.expired |= other.expired;
+        self.credited |= other.credited;
+        self.refused |= other.refused;
+        self.reversed |= other.reversed;
     }
 
     /// The status rule. A refusal not yet reversed is still `Pending`: the

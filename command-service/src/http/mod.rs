@@ -1,9 +1,13 @@
 //! The HTTP API: routes, extraction, and the mapping of errors to problem+json.
 
+mod awaiting;
+mod cluster;
 pub mod extract;
+pub mod forward;
 mod openapi;
 mod problem;
 pub use extract::CommandHeaders;
+pub use forward::Forwarder;
 pub use openapi::document as openapi_document;
 mod routes;
 mod transfers;
@@ -38,6 +42,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/internal/transfers/{id}/credit", post(transfers::credit))
         .route("/v1/internal/transfers/{id}/reverse", post(transfers::reverse))
         .route("/v1/internal/transfers/{id}/expire", post(transfers::expire))
+        .route("/v1/internal/transfers/{id}/legs", get(cluster::legs))
+        .route("/v1/internal/accounts/{id}/currency", get(cluster::currency))
+        .route("/v1/cluster", get(cluster::members))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
@@ -45,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(ledger_runtime::problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(state.auth.clone(), ledger_runtime::auth::require_token))
+        .layer(middleware::from_fn_with_state(state.forwarder.clone(), forward::forward))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -55,14 +63,21 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready only once every partition's state is caught up with the log.
+/// Ready once the writers' group has given this instance its partitions and
+/// each is caught up with the log (an instance with none is ready: it forwards).
 #[utoipa::path(get, path = "/readyz", tag = "ops", security(()), responses(
     (status = 200, description = "Ready, with the start-up recovery report"),
     (status = 503, description = "`unavailable`: still catching up", body = ledger_runtime::problem::ProblemDoc,
      content_type = "application/problem+json", headers(("Retry-After" = String)))))]
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.writers.recovery() {
-        Some(report) => (StatusCode::OK, Json(json!({ "status": "ready", "recovery": report }))).into_response(),
-        None => Refusal::Unavailable("catching up with the events log".into()).into_response(),
+    if state.partitions.ready() {
+        let body = json!({
+            "status": "ready",
+            "partitions": state.partitions.owned(),
+            "recovery": state.partitions.report(),
+        });
+        (StatusCode::OK, Json(body)).into_response()
+    } else {
+        Refusal::Unavailable("joining the writers' group or loading partitions".into()).into_response()
     }
 }

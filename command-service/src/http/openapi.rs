@@ -135,6 +135,7 @@ pub struct PositionDoc {
         super::transfers::credit,
         super::transfers::reverse,
         super::transfers::expire,
+        super::cluster::members,
         super::healthz,
         super::readyz,
     ),

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use events::DomainError;
 use ledger_runtime::problem::problem;
 
+use super::forward::{ForwardTo, NOT_OWNER};
 use crate::error::{Error, Refusal};
 
 fn status_of(error: &DomainError) -> StatusCode {
@@ -39,6 +40,18 @@ impl IntoResponse for Refusal {
             }
             Refusal::WriteConflict => problem(StatusCode::CONFLICT, "write_conflict", detail),
             Refusal::Unavailable(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail),
+            // Seen by a client only when the request was already forwarded once.
+            Refusal::Elsewhere(partition) => {
+                let mut response = problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail);
+                response.extensions_mut().insert(ForwardTo::Owner(partition));
+                response.headers_mut().insert(NOT_OWNER, axum::http::HeaderValue::from(partition));
+                response
+            }
+            Refusal::NotHere => {
+                let mut response = problem(StatusCode::NOT_FOUND, DomainError::TransferNotFound.code(), detail);
+                response.extensions_mut().insert(ForwardTo::Anyone);
+                response
+            }
             Refusal::BadRequest(_) => problem(StatusCode::BAD_REQUEST, "validation_failed", detail),
             Refusal::Forbidden(_) => problem(StatusCode::FORBIDDEN, "forbidden", detail),
             Refusal::PayloadTooLarge => problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail),

@@ -94,10 +94,12 @@ pub async fn open_account(
         None => sub.clone(),
     };
     // A retried open with the same key (from the same client) lands on the
-    // same id, so it cannot create two accounts.
+    // same id, so it cannot create two accounts. Without a key, any new id
+    // will do: one on a partition served here (an instance that forwards it
+    // lets the owner pick again).
     let account_id = match &headers.idempotency_key {
         Some(key) => Uuid::new_v5(&ACCOUNT_ID_NAMESPACE, format!("{sub}\n{key}").as_bytes()),
-        None => Uuid::now_v7(),
+        None => state.partitions.new_local_id(),
     };
     let command = Command::OpenAccount { owner, currency: body.currency, overdraft_limit: body.overdraft_limit };
     submit(&state, account_id, command, headers).await
@@ -182,7 +184,7 @@ async fn submit(
     headers: CommandHeaders,
 ) -> Result<Response, Refusal> {
     headers.require(&[Role::Client], "account commands need the client role")?;
-    let reply = state.writers.submit(account_id, command, headers).await?;
+    let reply = state.partitions.submit(account_id, command, headers).await?;
     Ok(accepted(reply, &state.token_key))
 }
 

@@ -2,30 +2,25 @@
 //! accounts, ops on any), and the legs only the transfer driver records
 //! (credit, reverse, expire; role `system`).
 
-use std::time::Duration;
-
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use chrono::Utc;
-use events::{Command, ConsistencyToken, Position, TransferStatus};
+use events::{Command, Position, TransferStatus};
 use ledger_runtime::auth::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::awaiting::{self, prefer_wait};
 use super::extract::{Body, CommandHeaders};
 use super::openapi::{CommandErrors, CommandHeadersDoc, Done, TransferAcceptedDoc, TransferFinal};
 use super::routes::{accepted, account_id};
 use crate::app::AppState;
 use crate::error::Refusal;
-use crate::plan::Reply;
 
 /// Namespace of transfer ids derived from an Idempotency-Key (UUIDv5 of source and key).
 const TRANSFER_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c65_6467_6572_6c69_6e65_2d74_7266_7231);
-/// Longest `Prefer: wait`.
-pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// Move money from one account to another of the same currency.
 #[derive(Deserialize, ToSchema)]
@@ -87,17 +82,17 @@ pub struct SourceBody {
 /// The body of an accepted transfer command.
 #[derive(Serialize, ToSchema)]
 pub struct TransferAccepted {
-    transfer_id: Uuid,
+    pub(super) transfer_id: Uuid,
     /// `pending`, `held`, `completed`, `reversed`, `voided` or `expired`.
     #[schema(example = "pending")]
-    status: &'static str,
+    pub(super) status: &'static str,
     /// The account whose commit this command was.
-    account_id: Uuid,
-    version: u64,
-    commit_id: Uuid,
+    pub(super) account_id: Uuid,
+    pub(super) version: u64,
+    pub(super) commit_id: Uuid,
     #[schema(value_type = super::openapi::PositionDoc)]
-    position: Position,
-    consistency_token: String,
+    pub(super) position: Position,
+    pub(super) consistency_token: String,
 }
 
 #[utoipa::path(post, path = "/v1/transfers", tag = "transfers", summary = "Transfer money between accounts",
@@ -128,12 +123,12 @@ pub async fn initiate(
         reference: body.reference,
         pending: body.pending,
         timeout_secs: body.timeout_secs,
-        destination_currency: state.directory.currency(&body.to),
+        destination_currency: awaiting::currency_of(&state, body.to, &http).await,
         now: Utc::now(),
     };
-    let reply = state.writers.submit(body.from, command, headers).await?;
+    let reply = state.partitions.submit(body.from, command, headers).await?;
     let done = |s: TransferStatus| s.is_final() || s == TransferStatus::Held;
-    Ok(respond(&state, transfer_id, reply, wait, done).await)
+    Ok(awaiting::respond(&state, transfer_id, reply, wait, done, &http).await)
 }
 
 #[utoipa::path(post, path = "/v1/transfers/{id}/post", tag = "transfers", summary = "Post (capture) a held transfer",
@@ -178,14 +173,20 @@ async fn resolve(
     mover(&mut headers)?;
     let wait = prefer_wait(http)?;
     let transfer_id = Uuid::parse_str(id).map_err(|_| Refusal::Domain(events::DomainError::TransferNotFound))?;
-    if state.writers.recovery().is_none() {
-        // The directory is filled by recovery: until then "not found" would be a guess.
-        return Err(Refusal::Unavailable("catching up with the events log".into()));
-    }
-    let source =
-        state.directory.source_of(&transfer_id).ok_or(Refusal::Domain(events::DomainError::TransferNotFound))?;
-    let reply = state.writers.submit(source, command(transfer_id), headers).await?;
-    Ok(respond(state, transfer_id, reply, wait, TransferStatus::is_final).await)
+    let source = match state.directory.source_of(&transfer_id) {
+        Some(source) => source,
+        // Until every partition here is loaded, "not found" would be a guess.
+        None if !state.partitions.ready() => {
+            return Err(Refusal::Unavailable("loading partitions: the transfer may be on one of them".into()))
+        }
+        None if state.partitions.serves_all() || http.contains_key(&super::forward::FORWARDED_BY) => {
+            return Err(Refusal::Domain(events::DomainError::TransferNotFound))
+        }
+        // Its source is on a partition served elsewhere: the instances that serve them are asked.
+        None => return Err(Refusal::NotHere),
+    };
+    let reply = state.partitions.submit(source, command(transfer_id), headers).await?;
+    Ok(awaiting::respond(state, transfer_id, reply, wait, TransferStatus::is_final, http).await)
 }
 
 #[utoipa::path(post, path = "/v1/internal/transfers/{id}/credit", tag = "internal",
@@ -254,81 +255,6 @@ async fn internal(
 ) -> Result<Response, Refusal> {
     headers.require(&[Role::System], "transfer legs are recorded by the transfer driver only")?;
     headers.owner = None;
-    let reply = state.writers.submit(account, command, headers).await?;
+    let reply = state.partitions.submit(account, command, headers).await?;
     Ok(accepted(reply, &state.token_key))
-}
-
-/// `Prefer: wait=N` (RFC 7240), capped at 30 s.
-fn prefer_wait(headers: &HeaderMap) -> Result<Option<Duration>, Refusal> {
-    let mut wait = None;
-    for value in headers.get_all("prefer") {
-        let text = value.to_str().map_err(|_| Refusal::BadRequest("Prefer must be visible ASCII".into()))?;
-        for preference in text.split([',', ';']).map(str::trim) {
-            if let Some(seconds) = preference.strip_prefix("wait=") {
-                let seconds: u64 = seconds
-                    .trim_matches('"')
-                    .parse()
-                    .map_err(|_| Refusal::BadRequest("Prefer: wait takes whole seconds".into()))?;
-                wait = Some(Duration::from_secs(seconds).min(MAX_WAIT));
-            }
-        }
-    }
-    Ok(wait)
-}
-
-/// 202 with the transfer's status; with `Prefer: wait`, 200 once `done` holds.
-async fn respond(
-    state: &AppState,
-    transfer_id: Uuid,
-    reply: Reply,
-    wait: Option<Duration>,
-    done: impl Fn(TransferStatus) -> bool,
-) -> Response {
-    let status = match wait {
-        Some(timeout) => state.directory.wait(transfer_id, timeout, &done).await,
-        None => state.directory.status(&transfer_id),
-    };
-    let status = status.unwrap_or(TransferStatus::Pending);
-    let code = if wait.is_some() && done(status) { StatusCode::OK } else { StatusCode::ACCEPTED };
-    let receipt = reply.receipt;
-    let body = TransferAccepted {
-        transfer_id,
-        status: status.as_str(),
-        account_id: receipt.account_id,
-        version: receipt.version,
-        commit_id: receipt.commit_id,
-        position: receipt.position,
-        consistency_token: ConsistencyToken(receipt.position).sign(&state.token_key),
-    };
-    let mut response = (code, Json(body)).into_response();
-    let headers = response.headers_mut();
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/transfers/{transfer_id}")) {
-        headers.insert("location", location);
-    }
-    if let Some(wait) = wait {
-        if let Ok(applied) = HeaderValue::from_str(&format!("wait={}", wait.as_secs())) {
-            headers.insert("preference-applied", applied);
-        }
-    }
-    if reply.replayed {
-        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefer_wait_is_read_among_other_preferences_and_capped_at_thirty_seconds() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(prefer_wait(&headers).ok(), Some(None));
-        headers.insert("prefer", HeaderValue::from_static("respond-async, wait=5"));
-        assert_eq!(prefer_wait(&headers).ok(), Some(Some(Duration::from_secs(5))));
-        headers.insert("prefer", HeaderValue::from_static("wait=600"));
-        assert_eq!(prefer_wait(&headers).ok(), Some(Some(MAX_WAIT)));
-        headers.insert("prefer", HeaderValue::from_static("wait=soon"));
-        assert!(prefer_wait(&headers).is_err());
-    }
 }

@@ -9,6 +9,10 @@ pub struct Answer {
     pub body: Value,
     pub content_type: String,
     pub replayed: bool,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
+    /// The `Ledger-Served-By` header, if any: the instance that decided the command.
+    pub served_by: Option<String>,
 }
 
 impl Answer {
@@ -46,6 +50,11 @@ impl Api {
         Api { client: testkit::client(sub, &["client"]), base: base.to_owned(), sub: sub.to_owned() }
     }
 
+    /// An API client on `client` (which carries the token of `sub`).
+    pub fn with_client(client: reqwest::Client, base: &str, sub: &str) -> Api {
+        Api { client, base: base.to_owned(), sub: sub.to_owned() }
+    }
+
     /// POSTs JSON; `Err` only when no HTTP answer came back (connection refused or reset).
     pub async fn try_post(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Result<Answer, reqwest::Error> {
         let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
@@ -57,9 +66,11 @@ impl Api {
         let content_type =
             response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let replayed = response.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let (retry_after, served_by) = (header("retry-after"), header("ledger-served-by"));
         let text = response.text().await?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Answer { status, body, content_type, replayed })
+        Ok(Answer { status, body, content_type, replayed, retry_after, served_by })
     }
 
     pub async fn post(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Answer {
@@ -79,7 +90,7 @@ impl Api {
         let content_type =
             response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let body = response.json::<Value>().await.unwrap_or(Value::Null);
-        Answer { status, body, content_type, replayed: false }
+        Answer { status, body, content_type, replayed: false, retry_after: None, served_by: None }
     }
 
     /// Opens an account owned by this client.

@@ -7,7 +7,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Request};
-use command_service::app::{AppState, Writers};
+use command_service::app::AppState;
+use command_service::cluster::registry::Registry;
+use command_service::directory::Directory;
+use command_service::http::Forwarder;
+use command_service::partitions::Partitions;
 use ledger_runtime::auth::{AuthArgs, Authenticator};
 use ledger_runtime::rate_limit::RateLimit;
 use proptest::prelude::*;
@@ -19,13 +23,23 @@ const ROUTES: [&str; 6] = ["", "/deposits", "/withdrawals", "/freeze", "/unfreez
 fn router() -> axum::Router {
     let auth = Authenticator::new(&AuthArgs::hs256(ledger_runtime::TEST_JWT_SECRET)).expect("auth");
     command_service::http::router(AppState {
-        writers: Arc::new(Writers::default()),
-        directory: Arc::default(),
+        partitions: Arc::new(Partitions::new(8)),
+        forwarder: Forwarder::new(Arc::new(detached_registry()), 8, 16 * 1024),
+        directory: Arc::new(Directory::new(8)),
         max_body_bytes: 16 * 1024,
         token_key: Arc::from(&b"fuzz"[..]),
         auth,
         rate_limit: RateLimit::per_second(u32::MAX, u32::MAX),
     })
+}
+
+/// A cluster directory that never connects: no instance owns anything.
+fn detached_registry() -> Registry {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_millis(1))
+        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+        .expect("a lazy pool");
+    Registry::new(pool, "fuzz".into(), "http://127.0.0.1:1".into(), std::time::Duration::from_secs(3))
 }
 
 /// Cases per property; `PROPTEST_CASES` overrides it.
@@ -87,7 +101,7 @@ fn check(runtime: &tokio::runtime::Runtime, route: usize, body: Vec<u8>) -> Resu
         .header(header::AUTHORIZATION, format!("Bearer {}", testkit::token("fuzzer", &["client"])))
         .body(Body::from(body))
         .expect("request");
-    let response = runtime.block_on(router().oneshot(request)).expect("infallible");
+    let response = runtime.block_on(async { router().oneshot(request).await }).expect("infallible");
     let status = response.status().as_u16();
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
     let bytes = runtime.block_on(axum::body::to_bytes(response.into_body(), 1 << 20)).expect("body");

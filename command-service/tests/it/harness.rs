@@ -18,6 +18,8 @@ impl Service {
             ("HTTP_ADDR".into(), format!("127.0.0.1:{port}")),
             ("RUST_LOG".into(), "info,command_service=debug,rdkafka=warn".into()),
             ("JWT_SECRET".into(), ledger_runtime::TEST_JWT_SECRET.into()),
+            // A restarted instance waits for its dead predecessor's session to expire.
+            ("SESSION_TIMEOUT_MS".into(), "3000".into()),
         ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let process = Process::start(env!("CARGO_BIN_EXE_command-service"), vars);
@@ -36,6 +38,11 @@ impl Service {
 
     pub fn restart(&mut self) {
         self.process.restart();
+    }
+
+    /// SIGTERM, and waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.process.terminate()
     }
 }
 

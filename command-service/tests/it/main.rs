@@ -2,6 +2,8 @@
 
 mod api;
 mod client;
+mod cluster;
+mod cluster_load;
 mod crash;
 mod fuzz;
 mod harness;

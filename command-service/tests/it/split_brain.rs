@@ -1,6 +1,7 @@
 //! Split brain: two command services write the same partitions at once, each
-//! believing it owns them, each pipelining batches. The fold rule keeps the
-//! money right, and every 2xx names an accepted commit.
+//! believing it owns them, each pipelining batches (here: each in a writers'
+//! group of its own, as an instance cut off from its group would be). The
+//! fold rule keeps the money right, and every 2xx names an accepted commit.
 
 use events::AccountEvent;
 use futures::future::join_all;
@@ -13,8 +14,8 @@ use testkit::Stack;
 #[tokio::test]
 async fn two_writers_racing_on_one_account_never_overdraw_it_the_money_adds_up_and_every_2xx_is_accepted() {
     let stack = Stack::new().await;
-    let a = service(&stack, &[]).await;
-    let b = service(&stack, &[]).await;
+    let a = service(&stack, &[("WRITERS_GROUP", "split-a")]).await;
+    let b = service(&stack, &[("WRITERS_GROUP", "split-b")]).await;
     let (api_a, api_b) = (Api::new(&a.base), Api::new(&b.base));
 
     let mut rejected_in_log = 0;

@@ -1,0 +1,190 @@
+//! Any instance takes any request: a command for a partition another instance
+//! owns is forwarded to that owner in one hop, with the original headers and
+//! body, and its answer is passed back unchanged.
+//!
+//! Handlers do not forward: they say where the request belongs
+//! ([`Refusal::Elsewhere`], or [`Refusal::NotHere`] when only the owners can
+//! tell), and this middleware, which kept the request, sends it. A forwarded
+//! request carries `Ledger-Forwarded-By` and is never forwarded again: an
+//! instance that does not own its partition answers `503` (a rebalance is
+//! under way; the client retries). Every answer says who served it
+//! (`Ledger-Served-By`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::future::join_all;
+use tracing::{debug, warn};
+
+use crate::cluster::registry::Registry;
+use crate::error::Refusal;
+
+pub const FORWARDED_BY: HeaderName = HeaderName::from_static("ledger-forwarded-by");
+pub const SERVED_BY: HeaderName = HeaderName::from_static("ledger-served-by");
+/// On a `503` from an instance that does not own the partition it was sent.
+pub const NOT_OWNER: HeaderName = HeaderName::from_static("ledger-not-owner");
+
+/// Longer than the longest `Prefer: wait` (30 s), so a waiting owner is not cut off.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(35);
+
+/// Where a request belongs, as a handler's answer says (a response extension).
+#[derive(Clone, Copy, Debug)]
+pub enum ForwardTo {
+    /// The owner of this partition.
+    Owner(i32),
+    /// Whichever instance knows (a transfer whose source is not served here).
+    Anyone,
+}
+
+#[derive(Clone)]
+pub struct Forwarder {
+    client: reqwest::Client,
+    registry: Arc<Registry>,
+    partitions: i32,
+    max_body: usize,
+}
+
+impl Forwarder {
+    pub fn new(registry: Arc<Registry>, partitions: i32, max_body: usize) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(FORWARD_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        Self { client, registry, partitions, max_body }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends the kept request to `owner` and returns its answer unchanged.
+    async fn send(&self, owner: &str, parts: &Parts, body: Bytes) -> Result<Response, reqwest::Error> {
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut request = self.client.request(parts.method.clone(), format!("{owner}{path}")).body(body);
+        for (name, value) in &parts.headers {
+            if !hop_by_hop(name) {
+                request = request.header(name, value);
+            }
+        }
+        let answer = request.header(FORWARDED_BY, self.registry.url.as_str()).send().await?;
+        let status = answer.status();
+        let mut headers = answer.headers().clone();
+        let hop: Vec<HeaderName> = headers.keys().filter(|n| hop_by_hop(n)).cloned().collect();
+        for name in hop {
+            headers.remove(name);
+        }
+        let mut response = Response::new(Body::from(answer.bytes().await?));
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        Ok(response)
+    }
+
+    /// Sends the request to the owner of `partition`. If that instance says it
+    /// is not the owner (it lost the partition since this instance last read the
+    /// directory), the directory is read again and the request sent once more to
+    /// the new owner: still one hop each time, and never more than two.
+    async fn to_owner(&self, partition: i32, parts: &Parts, body: Bytes) -> Response {
+        let mut tried = None;
+        for attempt in 0..2 {
+            let owner = self.registry.owner_of(partition).filter(|o| Some(o) != tried.as_ref());
+            let Some(owner) = owner else {
+                if attempt == 0 && self.registry.refresh().await.is_ok() {
+                    tried = Some(String::new());
+                    continue;
+                }
+                break;
+            };
+            match self.send(&owner, parts, body.clone()).await {
+                Ok(response) if response.headers().contains_key(&NOT_OWNER) => {
+                    debug!(%owner, partition, "the owner in the directory is no longer the owner; reading it again");
+                    if let Err(error) = self.registry.refresh().await {
+                        warn!(%error, "cannot read the cluster directory");
+                    }
+                    tried = Some(owner);
+                }
+                Ok(response) => return response,
+                Err(error) => {
+                    warn!(%error, %owner, partition, "the owner did not answer a forwarded request");
+                    return Refusal::Unavailable(format!("the owner of partition {partition} did not answer"))
+                        .into_response();
+                }
+            }
+        }
+        Refusal::Unavailable(format!("partition {partition} is changing owner")).into_response()
+    }
+
+    /// Asks every other instance; the one that knows answers. `here` is this
+    /// instance's own answer (404: it does not know).
+    async fn to_anyone(&self, parts: &Parts, body: Bytes, here: Response) -> Response {
+        let (peers, covered) = self.registry.peers(self.partitions);
+        let answers = join_all(peers.iter().map(|peer| self.send(peer, parts, body.clone()))).await;
+        let mut unsure = !covered;
+        for answer in answers {
+            match answer {
+                Ok(response)
+                    if !matches!(response.status(), StatusCode::NOT_FOUND | StatusCode::SERVICE_UNAVAILABLE) =>
+                {
+                    return response
+                }
+                Ok(response) => unsure |= response.status() == StatusCode::SERVICE_UNAVAILABLE,
+                Err(_) => unsure = true,
+            }
+        }
+        if unsure {
+            return Refusal::Unavailable("not every partition's owner could be asked; retry".into()).into_response();
+        }
+        here
+    }
+}
+
+/// Keeps each request so that a handler's `ForwardTo` can be acted on, and
+/// says who served every answer.
+pub async fn forward(State(forwarder): State<Forwarder>, request: Request, next: Next) -> Response {
+    let forwarded = request.headers().contains_key(&FORWARDED_BY);
+    let (parts, body) = request.into_parts();
+    let Ok(body) = to_bytes(body, forwarder.max_body).await else {
+        return Refusal::PayloadTooLarge.into_response();
+    };
+    let mut response = next.run(Request::from_parts(parts.clone(), Body::from(body.clone()))).await;
+    if let Some(target) = response.extensions_mut().remove::<ForwardTo>() {
+        if !forwarded {
+            debug!(?target, path = parts.uri.path(), "forwarding");
+            response = match target {
+                ForwardTo::Owner(partition) => forwarder.to_owner(partition, &parts, body).await,
+                ForwardTo::Anyone => forwarder.to_anyone(&parts, body, response).await,
+            };
+        }
+    }
+    if !response.headers().contains_key(&SERVED_BY) {
+        if let Ok(url) = HeaderValue::from_str(&forwarder.registry.url) {
+            response.headers_mut().insert(SERVED_BY, url);
+        }
+    }
+    response
+}
+
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        *name,
+        header::CONNECTION
+            | header::HOST
+            | header::CONTENT_LENGTH
+            | header::TRANSFER_ENCODING
+            | header::TE
+            | header::TRAILER
+            | header::UPGRADE
+            | header::PROXY_AUTHORIZATION
+    ) || name.as_str() == "keep-alive"
+}
