@@ -26,7 +26,7 @@ pub struct Service {
 }
 
 impl Service {
-    fn start(bin: &str, mut env: Vec<(String, String)>) -> Service {
+    pub fn start(bin: &str, mut env: Vec<(String, String)>) -> Service {
         let port = free_port();
         env.push(("HTTP_ADDR".into(), format!("127.0.0.1:{port}")));
         let bin = if bin == "transfers" { env!("CARGO_BIN_EXE_transfers").into() } else { workspace_bin(bin) };
