@@ -63,6 +63,7 @@ pub async fn load(
         ranges.push((partition, part.state.next_offset, end));
         parked.push(part);
     }
+    let prepared_ms = started.elapsed().as_millis() as u64;
     let consumer = kafka::reader(source.brokers)?;
     let mut replayed = 0u64;
     let index: HashMap<i32, usize> = partitions.iter().enumerate().map(|(i, p)| (*p, i)).collect();
@@ -82,6 +83,7 @@ pub async fn load(
         snapshots = report.snapshots_used,
         aggregates = report.aggregates,
         elapsed_ms = report.elapsed_ms,
+        prepared_ms,
         "partitions loaded from the log"
     );
     Ok((parked, report))

@@ -33,20 +33,40 @@ impl Snapshotter {
         if self.every <= 0 || state.next_offset - self.last_offset < self.every {
             return;
         }
+        if let Some(save) = self.take(state) {
+            tokio::spawn(save);
+        }
+    }
+
+    /// On handover: a snapshot of everything folded, stored before returning,
+    /// so that the next owner loads it without reading the log's tail.
+    pub async fn hand_over(&mut self, state: &mut PartitionState) {
+        if self.every > 0 && state.next_offset > self.last_offset {
+            if let Some(save) = self.take(state) {
+                save.await;
+            }
+        }
+    }
+
+    /// Serialises `state` (keys past the window pruned) and returns its write.
+    fn take(&mut self, state: &mut PartitionState) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
         let window = chrono::Duration::from_std(self.idempotency_window).unwrap_or(chrono::Duration::days(1));
         state.prune_keys(Utc::now() - window);
         let bytes = match serde_json::to_vec(&*state) {
             Ok(bytes) => bytes,
-            Err(error) => return warn!(%error, "cannot serialise snapshot"),
+            Err(error) => {
+                warn!(%error, "cannot serialise snapshot");
+                return None;
+            }
         };
         self.last_offset = state.next_offset;
         let (pool, topic, partition, offset) =
             (self.pool.clone(), self.topic.clone(), state.partition, state.next_offset);
-        tokio::spawn(async move {
+        Some(async move {
             match store::save_snapshot(&pool, &topic, partition, offset, &bytes).await {
                 Ok(_) => debug!(partition, offset, bytes = bytes.len(), "snapshot stored"),
                 Err(error) => warn!(partition, %error, "snapshot not stored"),
             }
-        });
+        })
     }
 }

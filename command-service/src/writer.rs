@@ -160,7 +160,8 @@ impl Writer {
                 () = stop.cancelled(), if !closing => closing = true,
             }
         }
-        self.snapshots.maybe_take(&mut self.state);
+        // The next owner (or this instance, if the partition comes back) starts from here.
+        self.snapshots.hand_over(&mut self.state).await;
         debug!("partition writer stopped");
         Parked { snapshot_offset: self.snapshots.last_offset(), state: self.state }
     }

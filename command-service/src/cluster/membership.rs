@@ -109,7 +109,9 @@ pub fn join(
         .set("enable.auto.offset.store", "false")
         .set("partition.assignment.strategy", "range")
         .set("session.timeout.ms", settings.session_timeout_ms.to_string())
-        .set("heartbeat.interval.ms", (settings.session_timeout_ms / 3).max(100).to_string())
+        // Frequent heartbeats: a member learns of a rebalance (a peer died or
+        // left) on its next heartbeat, so this bounds the handover's delay.
+        .set("heartbeat.interval.ms", (settings.session_timeout_ms / 10).clamp(100, 1000).to_string())
         .create_with_context(context)
         .map_err(ledger_runtime::kafka::Error::from)?;
     consumer.subscribe(&[&settings.topic]).map_err(ledger_runtime::kafka::Error::from)?;

@@ -4,11 +4,13 @@
 //! # Layout
 //! - [`load`] — closed-loop and fixed-rate load with HDR histograms.
 //! - [`ceilings`] — raw producer, direct SQL, pgbench.
+//! - [`cluster`] — the write side on 1, 2 and 3 instances, forwarding, failover and handover.
 //! - [`report`] — the table, the targets, results.md and results.json.
 //! - [`sys`] — machine, revision, process memory and CPU.
 //! - [`transfers`] — transfers end to end against the deposit rate of the same run.
 
 mod ceilings;
+mod cluster;
 pub mod load;
 mod report;
 mod sys;
@@ -48,6 +50,8 @@ pub(crate) fn env(stack: &Stack, port: u16) -> Vec<(String, String)> {
         // Every bench client is one identity; the per-client limit would cap the run.
         ("RATE_LIMIT_PER_SECOND".into(), "100000000".into()),
         ("RATE_LIMIT_BURST".into(), "100000000".into()),
+        // A restarted command service waits this long for its predecessor's group session to expire.
+        ("SESSION_TIMEOUT_MS".into(), "3000".into()),
     ]
 }
 
@@ -64,6 +68,11 @@ pub async fn service_with(
     let port = free_port();
     let mut vars = env(stack, port);
     vars.extend(extra);
+    // A writers' group per topic: services on other topics of this broker are not members.
+    let topic = vars.iter().rev().find(|(k, _)| k == "EVENTS_TOPIC").map(|(_, v)| v.clone()).unwrap_or_default();
+    if !vars.iter().any(|(k, _)| k == "WRITERS_GROUP") {
+        vars.push(("WRITERS_GROUP".into(), format!("{topic}.writers")));
+    }
     let mut process = Process::start(sibling(name)?, vars);
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&mut process, &format!("{base}/readyz")).await;
@@ -110,6 +119,8 @@ fn ratio(ours: f64, ceiling: f64) -> Option<f64> {
 pub enum Only {
     /// Scenario 8: transfers end to end beside deposits.
     Transfers,
+    /// Scenario 9: the write side on 1, 2 and 3 instances.
+    Cluster,
 }
 
 pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Result<()> {
@@ -134,9 +145,17 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
     };
     let started = Instant::now();
     let stack = Stack::new().await;
-    if only == Some(Only::Transfers) {
-        let mut rows = transfers::scenario(&stack, &http()?, plan.accounts, plan.secs).await?;
-        return report::write(&mut rows, quick, started.elapsed(), &out);
+    match only {
+        Some(Only::Transfers) => {
+            let mut rows = transfers::scenario(&stack, &http()?, plan.accounts, plan.secs).await?;
+            return report::write(&mut rows, quick, started.elapsed(), &out);
+        }
+        Some(Only::Cluster) => {
+            let mut rows =
+                cluster::scenario(&stack, &http()?, plan.accounts, plan.secs, plan.aggregates_for_rss).await?;
+            return report::write(&mut rows, quick, started.elapsed(), &out);
+        }
+        None => {}
     }
     let mut rows = Vec::new();
     let (mut commands_process, cmd) = service("command-service", &stack).await?;
@@ -263,6 +282,8 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
     drop((commands_process, worker, queries_process));
     // 8. Transfers against deposits: a command service and a driver of their own.
     rows.extend(transfers::scenario(&stack, &http, plan.accounts, plan.secs).await?);
+    // 9. The write side on 1, 2 and 3 instances, on a topic of its own.
+    rows.extend(cluster::scenario(&stack, &http, plan.accounts, plan.secs, plan.aggregates_for_rss).await?);
 
     // 4 and 5. Projection fold (1 and 2 workers) and replay on a pre-filled topic, against direct SQL.
     let events = plan.fold_accounts as u64 * (plan.fold_deposits + 1);
