@@ -49,7 +49,9 @@ impl Cluster {
             // What each live instance serves, by its own readiness report.
             let mut serving: Vec<(String, Vec<i64>)> = Vec::new();
             for node in &self.nodes {
-                if let Ok(answer) = ops.get(format!("{}/readyz", node.base)).send().await {
+                if let Ok(answer) =
+                    ops.get(format!("{}/readyz", node.base)).timeout(Duration::from_secs(2)).send().await
+                {
                     if let (200, Ok(ready)) = (answer.status().as_u16(), answer.json::<Value>().await) {
                         let partitions = ready["partitions"].as_array().cloned().unwrap_or_default();
                         serving.push((node.base.clone(), partitions.iter().filter_map(Value::as_i64).collect()));
@@ -63,10 +65,11 @@ impl Cluster {
                 // Every live instance's directory says the same.
                 let mut agreed = None;
                 for (base, _) in &serving {
-                    let view: Value = match ops.get(format!("{base}/v1/cluster")).send().await {
-                        Ok(answer) => answer.json().await.unwrap_or_default(),
-                        Err(_) => Value::Null,
-                    };
+                    let view: Value =
+                        match ops.get(format!("{base}/v1/cluster")).timeout(Duration::from_secs(2)).send().await {
+                            Ok(answer) => answer.json().await.unwrap_or_default(),
+                            Err(_) => Value::Null,
+                        };
                     let mut said: Vec<(String, Vec<i64>)> = view["instances"]
                         .as_array()
                         .map(|all| {
@@ -237,5 +240,38 @@ async fn a_rolling_restart_under_load_fails_no_request_after_retries_and_makes_n
         "rolling restart: SIGTERM to partitions settled on the others {handovers:.1?}; {} deposits; answers {:?}",
         seen.done.len(),
         seen.statuses
+    );
+}
+
+#[tokio::test]
+async fn a_paused_instance_that_lost_its_session_stops_acknowledging_and_nothing_is_lost_or_doubled() {
+    let cluster = Cluster::start().await;
+    let accounts = cluster.open_accounts(24).await;
+    let load = Load::start(cluster.bases(), accounts.clone(), 6);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // SIGSTOP past the session timeout (3 s): the group gives its partitions to the others.
+    let pid = cluster.nodes[1].pid().expect("running").to_string();
+    let signal = |sig: &str| std::process::Command::new("kill").args([sig, &pid]).status().expect("kill");
+    signal("-STOP");
+    let (_, moved) = cluster.settled(INSTANCES - 1, Duration::from_secs(30)).await;
+    // It wakes up believing it owns them, learns it does not, and rejoins.
+    signal("-CONT");
+    cluster.settled(INSTANCES, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let seen = load.stop().await;
+
+    // Requests sent to the frozen process hang (the client gives up and retries
+    // elsewhere); every other answer is a 200 or a 503, and every deposit ends.
+    let unexpected: Vec<_> = seen.statuses.iter().filter(|(s, _)| !matches!(**s, 200 | 503)).collect();
+    assert!(unexpected.is_empty(), "answers other than 200 and 503: {unexpected:?}");
+    assert_eq!(seen.failed, 0, "every deposit got a final answer within its retries");
+    assert_log_matches(&cluster.stack, &accounts, &seen).await;
+    eprintln!(
+        "paused instance: partitions moved {moved:.1?} after SIGSTOP; {} deposits; answers {:?}; {} hung, {} write conflicts",
+        seen.done.len(),
+        seen.statuses,
+        seen.hangs,
+        seen.write_conflicts
     );
 }

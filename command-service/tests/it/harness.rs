@@ -40,6 +40,10 @@ impl Service {
         self.process.restart();
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
     /// SIGTERM, and waits for the process to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         self.process.terminate()
