@@ -49,8 +49,24 @@ export JWT_SECRET=${JWT_SECRET:-ledgerline-dev-jwt-secret}
 log "building the services"
 cargo build --bins --quiet
 
-start command-service env HTTP_ADDR=127.0.0.1:8080 target/debug/command-service
-wait_http http://127.0.0.1:8080/readyz 120 || die "command-service did not get ready; see $DATA/logs/command-service.log"
+# Three command-service instances in one writers' group (they share the
+# partitions; any of them takes any request and forwards it to the owner).
+# command-1 starts alone (it creates the topic when it is missing), then the
+# other two join; each is ready once the group has settled.
+export WRITERS_GROUP=${WRITERS_GROUP:-ledger-writers}
+start_command() { # name, port
+  start "$1" env HTTP_ADDR="127.0.0.1:$2" ADVERTISED_URL="http://127.0.0.1:$2" target/debug/command-service
+}
+command_ready() { # name, port
+  wait_http "http://127.0.0.1:$2/readyz" 120 || die "$1 did not get ready; see $DATA/logs/$1.log"
+}
+start_command command-1 8080
+command_ready command-1 8080
+start_command command-2 8090
+start_command command-3 8091
+command_ready command-2 8090
+command_ready command-3 8091
+command_ready command-1 8080
 start projections env HTTP_ADDR=127.0.0.1:8082 target/debug/projections
 wait_http http://127.0.0.1:8082/readyz 120 || die "projections did not get ready; see $DATA/logs/projections.log"
 # The query service reads as the SELECT-only role the projections' migrations create.
@@ -64,7 +80,7 @@ wait_http http://127.0.0.1:8083/readyz 120 || die "transfers did not get ready; 
 cat <<MSG
 
 Ledgerline is up.
-  command API   http://127.0.0.1:8080   (readyz: /readyz)
+  command API   http://127.0.0.1:8080, :8090, :8091 (three instances, group $WRITERS_GROUP; any takes any request; readyz: /readyz)
   query API     http://127.0.0.1:8081
   projections   http://127.0.0.1:8082/metrics (Prometheus)
   transfers     http://127.0.0.1:8083/metrics (the transfer driver)
