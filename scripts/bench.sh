@@ -2,6 +2,7 @@
 # The benchmark command. Builds release binaries, then runs one benchmark of
 # `loadgen` (see `loadgen --help`). Starts its own broker and database.
 #   scripts/bench.sh suite [--quick]         # every path against its ceiling; target/bench/results.{md,json}
+#   scripts/bench.sh suite --only cluster    # scenario 9 alone: 1/2/3 command services, failover, handover
 #   scripts/bench.sh fold --workers 1        # projection fold rate, 200k events
 #   scripts/bench.sh replay                  # ledgerctl replay under reads, 200k events, then verify
 #   scripts/bench.sh export                  # ledgerctl export peak memory at 200k and 1M events

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::http::{router, Forwarder};
 use crate::ownership::Ownership;
 use crate::partitions::Partitions;
+use crate::send::SharedProducer;
 use crate::store;
 use ledger_runtime::kafka;
 use ledger_runtime::shutdown;
@@ -45,7 +46,7 @@ pub struct Application {
     config: Config,
     listener: TcpListener,
     pool: PgPool,
-    producer: Arc<FutureProducer>,
+    producer: Arc<SharedProducer>,
     partitions: i32,
     auth: ledger_runtime::auth::Authenticator,
 }
@@ -61,8 +62,8 @@ impl Application {
         store::migrate(&pool).await?;
         let partitions =
             kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, config.events_partitions).await?;
-        let producer =
-            Arc::new(kafka::producer(&config.kafka_brokers, "ledger-command-service", config.kafka_linger_ms)?);
+        let client_id = format!("ledger-command-service-{}", std::process::id());
+        let producer = Arc::new(SharedProducer::new(&config.kafka_brokers, &client_id, config.kafka_linger_ms)?);
         let listener = TcpListener::bind(config.http_addr).await?;
         Ok(Self { config, listener, pool, producer, partitions, auth })
     }
@@ -138,7 +139,7 @@ impl Application {
             Ok(Err(e)) => error!(error = %e, "http server failed"),
             Err(e) => error!(error = %e, "http server task failed"),
         }
-        let producer = Arc::clone(&self.producer);
+        let producer = self.producer.get();
         tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await??;
         info!("command service stopped");
         Ok(())

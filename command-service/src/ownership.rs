@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -21,6 +20,7 @@ use crate::directory::Directory;
 use crate::error::Error;
 use crate::partitions::{Partitions, Slot};
 use crate::recovery::{load, Parked, RecoveryReport, Source};
+use crate::send::SharedProducer;
 use crate::snapshot::Snapshotter;
 use crate::writer::{Writer, WriterConfig};
 
@@ -39,7 +39,7 @@ pub struct Ownership {
     config: Config,
     writer_config: Arc<WriterConfig>,
     pool: PgPool,
-    producer: Arc<FutureProducer>,
+    producer: Arc<SharedProducer>,
     partitions: Arc<Partitions>,
     directory: Arc<Directory>,
     registry: Arc<Registry>,
@@ -57,7 +57,7 @@ impl Ownership {
     pub fn new(
         config: Config,
         pool: PgPool,
-        producer: Arc<FutureProducer>,
+        producer: Arc<SharedProducer>,
         partitions: Arc<Partitions>,
         directory: Arc<Directory>,
         registry: Arc<Registry>,

@@ -2,15 +2,14 @@
 //! its snapshot, plus the log tail up to the end as it was when the load began.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
-use rdkafka::producer::FutureProducer;
 use serde::Serialize;
 use sqlx::PgPool;
 use tracing::{info, instrument, warn};
 
 use crate::error::Error;
+use crate::send::SharedProducer;
 use crate::state::PartitionState;
 use crate::store;
 use ledger_runtime::kafka;
@@ -38,7 +37,7 @@ pub struct Source<'a> {
     pub brokers: &'a str,
     pub topic: &'a str,
     pub pool: &'a PgPool,
-    pub producer: &'a Arc<FutureProducer>,
+    pub producer: &'a SharedProducer,
     pub use_snapshots: bool,
 }
 
@@ -55,7 +54,7 @@ pub async fn load(
     let mut ranges = Vec::with_capacity(partitions.len());
     let mut report = RecoveryReport { partitions: partitions.len() as i32, ..Default::default() };
     for &partition in partitions {
-        let end = kafka::end_offset(source.producer, source.topic, partition).await?;
+        let end = kafka::end_offset(&source.producer.get(), source.topic, partition).await?;
         let part = match kept.remove(&partition) {
             Some(part) => part,
             None => from_snapshot(source, partition, end, &mut report).await?,
@@ -64,7 +63,7 @@ pub async fn load(
         parked.push(part);
     }
     let prepared_ms = started.elapsed().as_millis() as u64;
-    let consumer = kafka::reader(source.brokers)?;
+    let consumer = kafka::bulk_reader(source.brokers)?;
     let mut replayed = 0u64;
     let index: HashMap<i32, usize> = partitions.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     kafka::read_ranges(&consumer, source.topic, &ranges, |partition, offset, bytes| {

@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use events::Commit;
 use rdkafka::consumer::StreamConsumer;
-use rdkafka::producer::FutureProducer;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, instrument, warn};
@@ -28,7 +27,7 @@ use crate::partitions::Partitions;
 use crate::pending::{Pending, View};
 use crate::plan::{plan, Decision, Outcome, Plan, Reply, Request};
 use crate::recovery::Parked;
-use crate::send::{enqueue, Deliveries, DeliveryFailure};
+use crate::send::{enqueue, Deliveries, DeliveryFailure, SharedProducer};
 use crate::snapshot::Snapshotter;
 use crate::state::PartitionState;
 use ledger_runtime::kafka;
@@ -80,7 +79,7 @@ pub struct Writer {
     /// What the batches in flight will add to `state` if the log accepts them.
     pending: Pending,
     in_flight: VecDeque<InFlight>,
-    producer: Arc<FutureProducer>,
+    producer: Arc<SharedProducer>,
     reader: Option<StreamConsumer>,
     snapshots: Snapshotter,
     /// Told of every commit the fold accepts.
@@ -97,7 +96,7 @@ impl Writer {
     pub fn new(
         config: Arc<WriterConfig>,
         state: PartitionState,
-        producer: Arc<FutureProducer>,
+        producer: Arc<SharedProducer>,
         snapshots: Snapshotter,
         directory: Arc<Directory>,
         partitions: Arc<Partitions>,
@@ -198,7 +197,7 @@ impl Writer {
         let mut planned = plan(&View { proven: &self.state, pending: &self.pending }, &batch);
         if planned.has_refusals && planned.commits.is_empty() {
             // A refusal must not come from a stale view: check the log end first.
-            match kafka::end_offset(&self.producer, &self.config.topic, self.state.partition).await {
+            match kafka::end_offset(&self.producer.get(), &self.config.topic, self.state.partition).await {
                 Ok(end) if end > self.state.next_offset => match self.resync().await {
                     Ok(_) => planned = plan(&View { proven: &self.state, pending: &self.pending }, &batch),
                     Err(_) => return answer_all(batch, Refusal::Unavailable("the events log is unavailable".into())),
@@ -212,7 +211,8 @@ impl Writer {
 
     /// Queues the plan's commits behind everything in flight.
     fn send(&mut self, requests: Vec<Request>, planned: Plan) {
-        let (deliveries, queued) = enqueue(&self.producer, &self.config.topic, self.state.partition, &planned.commits);
+        let (deliveries, queued) =
+            enqueue(&self.producer.get(), &self.config.topic, self.state.partition, &planned.commits);
         self.broken |= !queued;
         self.pending.add(&planned.accounts, &planned.commits);
         self.in_flight.push_back(InFlight {
@@ -252,10 +252,12 @@ impl Writer {
         }
         warn!(
             expected_offset = self.state.next_offset,
+            delivered = ?deliveries.get(outcomes.len()),
             unproven = flight.commits.len() - outcomes.len(),
             batches_behind = self.in_flight.len(),
             "delivery offsets do not prove the batch; reading the log to decide"
         );
+        self.producer.renew_if_fatal();
         // Every later batch was planned on top of this one: wait for all their
         // reports so that the log's end covers whatever they wrote, then judge all.
         let mut flights = vec![(flight, outcomes)];
@@ -289,7 +291,7 @@ impl Writer {
     /// per commit id seen, its offset and whether the fold rule accepted it.
     async fn resync(&mut self) -> Result<HashMap<Uuid, (i64, bool)>, Error> {
         self.stale = true;
-        let end = kafka::end_offset(&self.producer, &self.config.topic, self.state.partition).await?;
+        let end = kafka::end_offset(&self.producer.get(), &self.config.topic, self.state.partition).await?;
         if self.reader.is_none() {
             self.reader = Some(kafka::reader(&self.config.brokers)?);
         }
@@ -309,6 +311,9 @@ impl Writer {
         .await?;
         self.state.next_offset = self.state.next_offset.max(end);
         self.stale = false;
+        if end <= from {
+            warn!(from, end, "the log end is not past the last proven offset");
+        }
         debug!(from, to = end, "resynced partition from the log");
         Ok(seen)
     }

@@ -110,6 +110,19 @@ pub async fn end_offset(producer: &Arc<FutureProducer>, topic: &str, partition: 
 
 /// A consumer that reads by assignment only: it joins no group and commits nothing.
 pub fn reader(brokers: &str) -> Result<StreamConsumer, Error> {
+    reader_with_wait(brokers, 10)
+}
+
+/// A [`reader`] for long ranges known to exist (loading a partition's tail):
+/// it lets the broker fill each fetch for up to 500 ms. Nisshi's memory
+/// storage spends most of a fetch's time budget, which it takes from this
+/// wait, locating the offset; with 10 ms it returns about one record batch
+/// per fetch (docs/nisshi.md). Apache Kafka answers as soon as it has data.
+pub fn bulk_reader(brokers: &str) -> Result<StreamConsumer, Error> {
+    reader_with_wait(brokers, 500)
+}
+
+fn reader_with_wait(brokers: &str, fetch_wait_ms: u32) -> Result<StreamConsumer, Error> {
     let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -117,7 +130,7 @@ pub fn reader(brokers: &str) -> Result<StreamConsumer, Error> {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "10")
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         // Bounds the prefetch queue (default: 100k records or 64 MiB per
         // partition), so a reader of a long topic stays small.
         .set("queued.min.messages", "10000")

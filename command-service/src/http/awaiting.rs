@@ -154,6 +154,9 @@ async fn ask_owner<T: serde::de::DeserializeOwned>(
     if let Some(authorization) = request.get(header::AUTHORIZATION) {
         ask = ask.header(header::AUTHORIZATION, authorization);
     }
+    if let Some(signature) = super::peer::sign(&state.token_key, path) {
+        ask = ask.header(super::peer::PEER, signature);
+    }
     let answer = ask.timeout(Duration::from_secs(2)).send().await.ok()?;
     if !answer.status().is_success() {
         return None;

@@ -3,6 +3,7 @@
 //! transfer's legs, an account's currency).
 
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use events::DomainError;
@@ -38,10 +39,10 @@ pub async fn members(State(state): State<AppState>, principal: Principal) -> Res
 /// that waits on it, `Prefer: wait`).
 pub async fn legs(
     State(state): State<AppState>,
-    principal: Principal,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Refusal> {
-    peer(&principal)?;
+    super::peer::require(&state.token_key, &headers, &format!("/v1/internal/transfers/{id}/legs"))?;
     let transfer = Uuid::parse_str(&id).map_err(|_| Refusal::Domain(DomainError::TransferNotFound))?;
     let known = state.directory.known(&transfer).ok_or(Refusal::Domain(DomainError::TransferNotFound))?;
     Ok(Json(json!({ "source": known.source, "destination": known.destination, "legs": known.legs })).into_response())
@@ -50,10 +51,10 @@ pub async fn legs(
 /// The currency of an account, from the instance that serves its partition.
 pub async fn currency(
     State(state): State<AppState>,
-    principal: Principal,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Refusal> {
-    peer(&principal)?;
+    super::peer::require(&state.token_key, &headers, &format!("/v1/internal/accounts/{id}/currency"))?;
     let account = super::routes::account_id(&id)?;
     let partition = state.partitions.partition_of(&account);
     match state.partitions.slot(partition) {
@@ -63,10 +64,4 @@ pub async fn currency(
     }
     let currency = state.directory.currency(&account).ok_or(Refusal::Domain(DomainError::NotFound))?;
     Ok(Json(json!({ "account_id": account, "currency": currency })).into_response())
-}
-
-fn peer(principal: &Principal) -> Result<(), Refusal> {
-    principal
-        .require_any(&[Role::Client, Role::Ops, Role::System])
-        .map_err(|_| Refusal::Forbidden("needs the client, ops or system role"))
 }

@@ -5,6 +5,7 @@ mod cluster;
 pub mod extract;
 pub mod forward;
 mod openapi;
+mod peer;
 mod problem;
 pub use extract::CommandHeaders;
 pub use forward::Forwarder;

@@ -237,8 +237,8 @@ pub(super) async fn scenario(
     Ok(rows)
 }
 
-/// RSS growth of `n` fresh instances while `aggregates` accounts are opened
-/// round-robin over them, per instance and in all.
+/// RSS growth of `n` fresh instances while `aggregates` accounts per instance
+/// are opened round-robin over them, per instance and in all.
 async fn memory(stack: &Stack, http: &reqwest::Client, n: usize, aggregates: usize) -> anyhow::Result<Vec<Row>> {
     let mut cluster = Cluster { stack, topic: format!("{}-rss{n}", stack.topic), instances: Vec::new() };
     for _ in 0..n {
@@ -248,7 +248,9 @@ async fn memory(stack: &Stack, http: &reqwest::Client, n: usize, aggregates: usi
     open_round_robin(http, &cluster.bases(), 1_000).await?;
     let before: Vec<u64> = cluster.instances.iter().map(|i| rss(&i.process)).collect();
     let held_before = held(&cluster).await;
-    let opened = open_round_robin(http, &cluster.bases(), aggregates).await?;
+    // As many accounts per instance as the single instance gets: each should
+    // grow as much as it did, whatever the cluster's size.
+    let opened = open_round_robin(http, &cluster.bases(), aggregates * n).await?;
     let held_after = held(&cluster).await;
     let mut rows = Vec::new();
     let mut total = 0.0;
