@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::error::Error;
 use crate::http::{router, Forwarder};
+use crate::metrics::Metrics;
 use crate::ownership::Ownership;
 use crate::partitions::Partitions;
 use crate::send::SharedProducer;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub auth: ledger_runtime::auth::Authenticator,
     /// Commands per client.
     pub rate_limit: ledger_runtime::rate_limit::RateLimit,
+    /// Rendered on `/metrics` (role `ops`).
+    pub metrics: Arc<Metrics>,
 }
 
 /// A built, not yet running, command service.
@@ -90,7 +93,9 @@ impl Application {
             url.clone(),
             Duration::from_millis(u64::from(self.config.session_timeout_ms)),
         ));
+        let metrics = Arc::new(Metrics::new());
         let state = AppState {
+            metrics: Arc::clone(&metrics),
             partitions: Arc::clone(&partitions),
             forwarder: Forwarder::new(Arc::clone(&registry), self.partitions, self.config.max_body_bytes),
             directory: Arc::clone(&directory),
@@ -127,6 +132,7 @@ impl Application {
             partitions,
             directory,
             registry,
+            Arc::clone(&metrics.writers),
         );
         ownership.run(changes).await;
         shutdown.cancel();

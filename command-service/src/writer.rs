@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::directory::Directory;
 use crate::error::{Error, Refusal};
+use crate::metrics::WriterMetrics;
 use crate::partitions::Partitions;
 use crate::pending::{Pending, View};
 use crate::plan::{plan, Decision, Outcome, Plan, Reply, Request};
@@ -39,6 +40,7 @@ pub struct WriterConfig {
     pub batch_max: usize,
     /// Batches in flight at once (at least 1).
     pub pipeline_depth: usize,
+    pub metrics: Arc<WriterMetrics>,
 }
 
 /// A batch sent and not yet answered.
@@ -211,6 +213,7 @@ impl Writer {
 
     /// Queues the plan's commits behind everything in flight.
     fn send(&mut self, requests: Vec<Request>, planned: Plan) {
+        self.config.metrics.batch_size.observe(planned.commits.len() as f64);
         let (deliveries, queued) =
             enqueue(&self.producer.get(), &self.config.topic, self.state.partition, &planned.commits);
         self.broken |= !queued;
@@ -234,9 +237,11 @@ impl Writer {
                     // Contiguous: the fold up to here is exactly what the commit was decided
                     // against, so the fold rule accepts it. Ask it anyway: it is the judge.
                     let outcome = if self.state.fold(*offset, commit).is_accepted() {
+                        self.config.metrics.accepted.inc();
                         self.directory.observe(self.state.partition, commit);
                         Ok(Reply { receipt: self.state.receipt(*offset, commit), replayed: false })
                     } else {
+                        self.config.metrics.write_conflicts.inc();
                         Err(Refusal::WriteConflict)
                     };
                     outcomes.push(outcome);
@@ -257,6 +262,7 @@ impl Writer {
             batches_behind = self.in_flight.len(),
             "delivery offsets do not prove the batch; reading the log to decide"
         );
+        self.config.metrics.resyncs.inc();
         self.producer.renew_if_fatal();
         // Every later batch was planned on top of this one: wait for all their
         // reports so that the log's end covers whatever they wrote, then judge all.
@@ -276,8 +282,14 @@ impl Writer {
             let rest = &flight.commits[outcomes.len()..];
             outcomes.extend(rest.iter().map(|commit| match &seen {
                 Ok(seen) => match seen.get(&commit.commit_id) {
-                    Some((offset, true)) => Ok(Reply { receipt: self.state.receipt(*offset, commit), replayed: false }),
-                    Some((_, false)) => Err(Refusal::WriteConflict),
+                    Some((offset, true)) => {
+                        self.config.metrics.accepted.inc();
+                        Ok(Reply { receipt: self.state.receipt(*offset, commit), replayed: false })
+                    }
+                    Some((_, false)) => {
+                        self.config.metrics.write_conflicts.inc();
+                        Err(Refusal::WriteConflict)
+                    }
                     None => Err(Refusal::Unavailable("the commit could not be written to the events log".into())),
                 },
                 Err(_) => Err(Refusal::Unavailable("the events log is unavailable".into())),

@@ -10,11 +10,13 @@
 //! - [`problem`] — `application/problem+json` responses.
 //! - [`kafka`] — producer, topic creation, watermarks, reading partition ranges.
 //! - [`ops`] — a worker's `/healthz`, `/readyz` and `/metrics`.
+//! - [`http_metrics`] — requests and latency by route, for every HTTP service.
 //! - [`auth`] — bearer JWTs checked in one layer; principals and roles.
 //! - [`rate_limit`] — the per-client command rate limit.
 //! - [`secret`] — configuration secrets that never print.
 
 pub mod auth;
+pub mod http_metrics;
 pub mod kafka;
 pub mod ops;
 pub mod problem;

@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/internal/transfers/{id}/legs", get(cluster::legs))
         .route("/v1/internal/accounts/{id}/currency", get(cluster::currency))
         .route("/v1/cluster", get(cluster::members))
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
@@ -54,8 +55,18 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(state.auth.clone(), ledger_runtime::auth::require_token))
         .layer(middleware::from_fn_with_state(state.forwarder.clone(), forward::forward))
+        .layer(middleware::from_fn_with_state(state.metrics.http.clone(), ledger_runtime::http_metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Prometheus metrics (OpenMetrics text), for tokens with role `ops`.
+async fn metrics(State(state): State<AppState>, principal: ledger_runtime::auth::Principal) -> Response {
+    if principal.require_any(&[ledger_runtime::auth::Role::Ops]).is_err() {
+        return Refusal::Forbidden("metrics need the ops role").into_response();
+    }
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(axum::http::header::CONTENT_TYPE, content_type)], state.metrics.render()).into_response()
 }
 
 /// Liveness.

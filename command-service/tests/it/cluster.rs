@@ -261,10 +261,14 @@ async fn a_paused_instance_that_lost_its_session_stops_acknowledging_and_nothing
     tokio::time::sleep(Duration::from_secs(1)).await;
     let seen = load.stop().await;
 
-    // Requests sent to the frozen process hang (the client gives up and retries
-    // elsewhere); every other answer is a 200 or a 503, and every deposit ends.
-    let unexpected: Vec<_> = seen.statuses.iter().filter(|(s, _)| !matches!(**s, 200 | 503)).collect();
-    assert!(unexpected.is_empty(), "answers other than 200 and 503: {unexpected:?}");
+    // Requests sent to the frozen process may hang (the client gives up and
+    // retries elsewhere). Woken, it may write once more before it learns it lost
+    // the partitions: the fold rule rejects that, and its client gets a
+    // `409 write_conflict` and retries. Every other answer is a 200 or a 503.
+    let conflicts = seen.statuses.get(&409).copied().unwrap_or(0);
+    assert_eq!(conflicts, seen.write_conflicts, "every 409 is a write_conflict");
+    let unexpected: Vec<_> = seen.statuses.iter().filter(|(s, _)| !matches!(**s, 200 | 409 | 503)).collect();
+    assert!(unexpected.is_empty(), "answers other than 200, 409 and 503: {unexpected:?}");
     assert_eq!(seen.failed, 0, "every deposit got a final answer within its retries");
     assert_log_matches(&cluster.stack, &accounts, &seen).await;
     eprintln!(

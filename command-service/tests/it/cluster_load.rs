@@ -1,6 +1,6 @@
 //! Load for the cluster tests: clients that send deposits round-robin to every
-//! instance, retry each one with its idempotency key on a `503` or a lost
-//! connection (as a well-behaved client behind a load balancer would), and
+//! instance, retry each one with its idempotency key on a `503`, a
+//! `write_conflict` or a lost connection (as a well-behaved client behind a load balancer would), and
 //! record every answer they got along the way.
 
 use std::collections::HashMap;
@@ -88,7 +88,8 @@ impl Load {
     }
 }
 
-/// One deposit, retried with its key on 503 or a lost connection, each try to the next instance.
+/// One deposit, retried with its key on 503, `write_conflict` or a lost
+/// connection, each try to the next instance.
 async fn deposit(
     http: &reqwest::Client,
     bases: &[String],
@@ -109,7 +110,10 @@ async fn deposit(
                 let mut seen = seen.lock().await;
                 *seen.statuses.entry(answer.status).or_default() += 1;
                 if answer.code() == "write_conflict" {
+                    // Another writer got there first (split ownership): safe to retry.
                     seen.write_conflicts += 1;
+                    drop(seen);
+                    continue;
                 }
                 if answer.status == 503 {
                     seen.unavailable_without_retry_after += usize::from(answer.retry_after.is_none());

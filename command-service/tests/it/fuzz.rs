@@ -23,6 +23,7 @@ const ROUTES: [&str; 6] = ["", "/deposits", "/withdrawals", "/freeze", "/unfreez
 fn router() -> axum::Router {
     let auth = Authenticator::new(&AuthArgs::hs256(ledger_runtime::TEST_JWT_SECRET)).expect("auth");
     command_service::http::router(AppState {
+        metrics: Arc::default(),
         partitions: Arc::new(Partitions::new(8)),
         forwarder: Forwarder::new(Arc::new(detached_registry()), 8, 16 * 1024),
         directory: Arc::new(Directory::new(8)),

@@ -8,5 +8,6 @@ mod crash;
 mod fuzz;
 mod harness;
 mod idempotency;
+mod metrics;
 mod snapshot;
 mod split_brain;
