@@ -30,6 +30,8 @@ pub struct AppState {
     pub auth: ledger_runtime::auth::Authenticator,
     /// Recent `Read-Lag-Records` values, per set of projections.
     pub lag_cache: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, i64)>>>,
+    /// Requests by route, rendered on `/metrics` (role `ops`).
+    pub metrics: std::sync::Arc<ledger_runtime::http_metrics::ServiceMetrics>,
 }
 
 /// How long a `Read-Lag-Records` value is reused. The header reports staleness,
@@ -110,6 +112,7 @@ impl Application {
             token_key: self.config.consistency_token_key.expose().as_bytes().into(),
             auth: self.auth.clone(),
             lag_cache: Default::default(),
+            metrics: Default::default(),
         };
         if self.config.consistency_token_key.expose() == crate::config::DEV_TOKEN_KEY {
             tracing::warn!(

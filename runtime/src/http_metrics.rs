@@ -6,13 +6,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::auth::{Principal, Role};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -75,4 +78,33 @@ pub fn render(registry: &Registry) -> String {
         out.clear();
     }
     out
+}
+
+/// A `/metrics` answer: the text for a token with role `ops`, else 403.
+pub fn exposition(principal: &Principal, text: impl FnOnce() -> String) -> Response {
+    if let Err(refused) = principal.require_any(&[Role::Ops]) {
+        return refused.into_response();
+    }
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], text()).into_response()
+}
+
+/// A registry holding the HTTP metrics, for a service that has no others yet.
+pub struct ServiceMetrics {
+    registry: Registry,
+    pub http: Arc<HttpMetrics>,
+}
+
+impl Default for ServiceMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let http = HttpMetrics::register(&mut registry);
+        Self { registry, http }
+    }
+}
+
+impl ServiceMetrics {
+    pub fn render(&self) -> String {
+        render(&self.registry)
+    }
 }

@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::auth::{Authenticator, Principal, Role};
+use crate::auth::{Authenticator, Principal};
 use crate::problem::problem;
 
 /// Renders the worker's metrics in the OpenMetrics text format.
@@ -44,9 +44,5 @@ async fn readyz(State(ops): State<Ops>) -> Response {
 }
 
 async fn metrics(State(ops): State<Ops>, principal: Principal) -> Response {
-    if let Err(refused) = principal.require_any(&[Role::Ops]) {
-        return refused.into_response();
-    }
-    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    ([(header::CONTENT_TYPE, content_type)], (ops.render)()).into_response()
+    crate::http_metrics::exposition(&principal, || (ops.render)())
 }

@@ -62,11 +62,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Prometheus metrics (OpenMetrics text), for tokens with role `ops`.
 async fn metrics(State(state): State<AppState>, principal: ledger_runtime::auth::Principal) -> Response {
-    if principal.require_any(&[ledger_runtime::auth::Role::Ops]).is_err() {
-        return Refusal::Forbidden("metrics need the ops role").into_response();
-    }
-    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    ([(axum::http::header::CONTENT_TYPE, content_type)], state.metrics.render()).into_response()
+    ledger_runtime::http_metrics::exposition(&principal, || state.metrics.render())
 }
 
 /// Liveness.
@@ -76,13 +72,18 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// Ready once the writers' group has given this instance its partitions and
-/// each is caught up with the log (an instance with none is ready: it forwards).
+/// each is caught up with the log (an instance with none is ready once the
+/// others own them all: it forwards).
 #[utoipa::path(get, path = "/readyz", tag = "ops", security(()), responses(
     (status = 200, description = "Ready, with the start-up recovery report"),
     (status = 503, description = "`unavailable`: still catching up", body = ledger_runtime::problem::ProblemDoc,
      content_type = "application/problem+json", headers(("Retry-After" = String)))))]
 async fn readyz(State(state): State<AppState>) -> Response {
-    if state.partitions.ready() {
+    // An empty assignment is only ready if the others own every partition
+    // (a group that has not seen the topic's partitions yet assigns nothing).
+    let covered =
+        || !state.partitions.owned().is_empty() || state.forwarder.registry().peers(state.partitions.count()).1;
+    if state.partitions.ready() && covered() {
         let body = json!({
             "status": "ready",
             "partitions": state.partitions.owned(),

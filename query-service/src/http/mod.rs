@@ -32,14 +32,21 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/transfers/{id}", get(transfers::one))
         .route("/v1/ledger/totals", get(ledger::totals))
         .route("/v1/events", get(events::list))
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
         .fallback(ledger_runtime::problem::not_found)
         .method_not_allowed_fallback(ledger_runtime::problem::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.auth.clone(), ledger_runtime::auth::require_token))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.http.clone(), ledger_runtime::http_metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Prometheus metrics (OpenMetrics text), for tokens with role `ops`.
+async fn metrics(State(state): State<AppState>, principal: ledger_runtime::auth::Principal) -> Response {
+    ledger_runtime::http_metrics::exposition(&principal, || state.metrics.render())
 }
 
 /// Liveness.

@@ -38,6 +38,15 @@ async fn a_read_with_the_token_of_a_write_always_shows_that_write() {
         }
     }
     assert_eq!(stale, 0, "reads that did not show their own write");
+    // Each read is counted under its route template, for ops only.
+    let ops = testkit::client("ops", &["ops"]);
+    let metrics = ops.get(format!("{}/metrics", sys.queries)).send().await.expect("metrics");
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.expect("text");
+    let reads = r#"ledger_http_requests_total{route="/v1/accounts/{id}",method="GET",status="2xx"} 1000"#;
+    assert!(text.lines().any(|l| l == reads), "{text}");
+    let denied = client.get(format!("{}/metrics", sys.queries)).send().await.expect("answer");
+    assert_eq!(denied.status(), 403);
     sys.stop().await;
 }
 
