@@ -22,6 +22,7 @@ use crate::partitions::Partitions;
 use crate::send::SharedProducer;
 use crate::store;
 use ledger_runtime::kafka;
+use ledger_runtime::retry::until_ok;
 use ledger_runtime::shutdown;
 
 /// What handlers share.
@@ -57,14 +58,20 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Self, Error> {
         let auth = ledger_runtime::auth::Authenticator::new(&config.auth)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(&config.database_url)
-            .await?;
-        store::migrate(&pool).await?;
-        let partitions =
-            kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, config.events_partitions).await?;
+        let pool = until_ok("the database", || async {
+            let pool = PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(&config.database_url)
+                .await?;
+            store::migrate(&pool).await?;
+            Ok::<_, Error>(pool)
+        })
+        .await;
+        let partitions = until_ok("the events topic", || {
+            kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, config.events_partitions)
+        })
+        .await;
         let client_id = format!("ledger-command-service-{}", std::process::id());
         let producer = Arc::new(SharedProducer::new(&config.kafka_brokers, &client_id, config.kafka_linger_ms)?);
         let listener = TcpListener::bind(config.http_addr).await?;

@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::worker::Worker;
 use crate::{projector, store};
+use ledger_runtime::retry::until_ok;
 use ledger_runtime::{kafka, ops, shutdown};
 
 pub struct Application {
@@ -28,13 +29,20 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Self, Error> {
         let auth = ledger_runtime::auth::Authenticator::new(&config.auth)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(&config.database_url)
-            .await?;
-        store::migrate(&pool).await?;
-        kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, config.events_partitions).await?;
+        let pool = until_ok("the database", || async {
+            let pool = PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(&config.database_url)
+                .await?;
+            store::migrate(&pool).await?;
+            Ok::<_, Error>(pool)
+        })
+        .await;
+        until_ok("the events topic", || {
+            kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, config.events_partitions)
+        })
+        .await;
         let listener = TcpListener::bind(config.http_addr).await?;
         Ok(Self { config, listener, pool, auth })
     }

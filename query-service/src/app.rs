@@ -15,6 +15,7 @@ use crate::consistency::Checkpoints;
 use crate::error::Error;
 use crate::http::{router, TOKEN_HEADER};
 use crate::store;
+use ledger_runtime::retry::until_ok;
 use ledger_runtime::shutdown;
 
 /// What handlers share.
@@ -77,18 +78,20 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Self, Error> {
         let auth = ledger_runtime::auth::Authenticator::new(&config.auth)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    // Read-only at the session level too, whatever the role may do.
-                    conn.execute("set session characteristics as transaction read only").await?;
-                    Ok(())
+        let pool = until_ok("the database", || {
+            PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // Read-only at the session level too, whatever the role may do.
+                        conn.execute("set session characteristics as transaction read only").await?;
+                        Ok(())
+                    })
                 })
-            })
-            .connect(&config.database_url)
-            .await?;
+                .connect(&config.database_url)
+        })
+        .await;
         let listener = TcpListener::bind(config.http_addr).await?;
         Ok(Self { config, listener, pool, auth })
     }

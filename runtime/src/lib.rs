@@ -13,6 +13,7 @@
 //! - [`http_metrics`] — requests and latency by route, for every HTTP service.
 //! - [`auth`] — bearer JWTs checked in one layer; principals and roles.
 //! - [`rate_limit`] — the per-client command rate limit.
+//! - [`retry`] — waiting for a broker or database that is not there yet.
 //! - [`secret`] — configuration secrets that never print.
 
 pub mod auth;
@@ -21,6 +22,7 @@ pub mod kafka;
 pub mod ops;
 pub mod problem;
 pub mod rate_limit;
+pub mod retry;
 pub mod secret;
 pub mod shutdown;
 pub mod telemetry;
