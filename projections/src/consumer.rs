@@ -1,6 +1,5 @@
 //! The group consumer and its rebalance events.
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::ClientContext;
 use tokio::sync::mpsc;
@@ -8,6 +7,7 @@ use tracing::warn;
 
 use crate::config::Config;
 use crate::error::Error;
+use ledger_runtime::kafka;
 
 /// A change of the partitions this worker owns.
 #[derive(Debug)]
@@ -57,16 +57,10 @@ pub type GroupConsumer = StreamConsumer<Context>;
 pub fn group_consumer(config: &Config) -> Result<(GroupConsumer, mpsc::UnboundedReceiver<Change>), Error> {
     let (changes, receiver) = mpsc::unbounded_channel();
     let context = Context { topic: config.events_topic.clone(), changes };
-    let consumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
-        .set("group.id", &config.group)
-        .set("client.id", "ledger-projections")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", config.session_timeout_ms.to_string())
-        .set("heartbeat.interval.ms", (config.session_timeout_ms / 3).max(100).to_string())
-        .set("fetch.wait.max.ms", "20")
-        .create_with_context(context)?;
+    let consumer =
+        kafka::group_config(&config.kafka_brokers, &config.group, "ledger-projections", config.session_timeout_ms)
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "20")
+            .create_with_context(context)?;
     Ok((consumer, receiver))
 }

@@ -108,6 +108,22 @@ pub async fn end_offset(producer: &Arc<FutureProducer>, topic: &str, partition: 
     .map_err(|e| Error::Topic(format!("watermark task failed: {e}")))?
 }
 
+/// The settings every consumer-group member shares: its group, no automatic
+/// commits or offset stores (each service decides what it commits), and the
+/// session timeout with heartbeats at a third of it. Callers add their own.
+pub fn group_config(brokers: &str, group: &str, client_id: &str, session_timeout_ms: u32) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("client.id", client_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("session.timeout.ms", session_timeout_ms.to_string())
+        .set("heartbeat.interval.ms", (session_timeout_ms / 3).max(100).to_string());
+    config
+}
+
 /// A consumer that reads by assignment only: it joins no group and commits nothing.
 pub fn reader(brokers: &str) -> Result<StreamConsumer, Error> {
     reader_with_wait(brokers, 10)

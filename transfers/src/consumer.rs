@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::types::RDKafkaRespErr;
@@ -15,6 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::error::Error;
+use ledger_runtime::kafka;
 
 /// A change of the partitions this driver owns.
 #[derive(Debug)]
@@ -122,21 +122,15 @@ pub fn group_consumer(
 ) -> Result<(GroupConsumer, mpsc::UnboundedReceiver<Change>), Error> {
     let (changes, receiver) = mpsc::unbounded_channel();
     let context = Context { topic: config.events_topic.clone(), changes, checkpoints };
-    let consumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
-        .set("group.id", &config.group)
-        .set("client.id", "ledger-transfers")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", config.session_timeout_ms.to_string())
-        .set("heartbeat.interval.ms", (config.session_timeout_ms / 3).max(100).to_string())
-        .set("fetch.wait.max.ms", "20")
-        // A partition is refolded from its start on every assignment: keep the
-        // prefetch queue small so that this stays small in memory.
-        .set("queued.min.messages", "10000")
-        .set("queued.max.messages.kbytes", "8192")
-        .set("fetch.queue.backoff.ms", "5")
-        .create_with_context(context)?;
+    let consumer =
+        kafka::group_config(&config.kafka_brokers, &config.group, "ledger-transfers", config.session_timeout_ms)
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "20")
+            // A partition is refolded from its start on every assignment: keep the
+            // prefetch queue small so that this stays small in memory.
+            .set("queued.min.messages", "10000")
+            .set("queued.max.messages.kbytes", "8192")
+            .set("fetch.queue.backoff.ms", "5")
+            .create_with_context(context)?;
     Ok((consumer, receiver))
 }

@@ -12,7 +12,6 @@ use std::sync::mpsc as sync_mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
@@ -101,14 +100,14 @@ pub fn join(
 ) -> Result<(mpsc::UnboundedReceiver<Change>, JoinHandle<()>), Error> {
     let (changes, receiver) = mpsc::unbounded_channel();
     let context = Context { topic: settings.topic.clone(), changes };
-    let consumer: BaseConsumer<Context> = ClientConfig::new()
-        .set("bootstrap.servers", &settings.brokers)
-        .set("group.id", &settings.group)
-        .set("client.id", &settings.client_id)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
+    let mut group = ledger_runtime::kafka::group_config(
+        &settings.brokers,
+        &settings.group,
+        &settings.client_id,
+        settings.session_timeout_ms,
+    );
+    let consumer: BaseConsumer<Context> = group
         .set("partition.assignment.strategy", "range")
-        .set("session.timeout.ms", settings.session_timeout_ms.to_string())
         // Frequent heartbeats: a member learns of a rebalance (a peer died or
         // left) on its next heartbeat, so this bounds the handover's delay.
         .set("heartbeat.interval.ms", (settings.session_timeout_ms / 10).clamp(100, 1000).to_string())
