@@ -87,6 +87,16 @@ pub(super) fn limit(requested: Option<i64>) -> Result<i64, Error> {
     }
 }
 
+/// Cuts `rows` (fetched with one more than `limit`) to the page; the cursor of
+/// the next page, if there is one, is that of the page's last row.
+pub(super) fn next_page<T>(rows: &mut Vec<T>, limit: i64, cursor: impl FnOnce(&T) -> String) -> Option<String> {
+    if rows.len() as i64 <= limit {
+        return None;
+    }
+    rows.truncate(limit as usize);
+    rows.last().map(cursor)
+}
+
 pub(super) fn account_id(raw: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(raw).map_err(|_| Error::NotFound("no such account"))
 }
@@ -176,11 +186,8 @@ pub async fn list(
         (None, owner) => owner,
     };
     let mut rows = store::accounts(&state.pool, owner, query.status.as_deref(), after, limit).await?;
-    let next = (rows.len() as i64 > limit).then(|| {
-        rows.truncate(limit as usize);
-        rows.last().map(|a| cursor::account(a.id))
-    });
-    Ok(with_lag(Json(AccountPage { items: rows, next_cursor: next.flatten() }).into_response(), lag))
+    let next_cursor = next_page(&mut rows, limit, |a| cursor::account(a.id));
+    Ok(with_lag(Json(AccountPage { items: rows, next_cursor }).into_response(), lag))
 }
 
 /// A page of an account's money movements, newest first.
@@ -203,9 +210,6 @@ pub async fn entries(
     let account = store::account(&state.pool, id).await?.ok_or(Error::NotFound("no such account"))?;
     visible(scope, &account.owner)?;
     let mut rows = store::entries(&state.pool, id, before, limit).await?;
-    let next = (rows.len() as i64 > limit).then(|| {
-        rows.truncate(limit as usize);
-        rows.last().map(|e| cursor::entry(e.sequence))
-    });
-    Ok(with_lag(Json(EntryPage { items: rows, next_cursor: next.flatten() }).into_response(), lag))
+    let next_cursor = next_page(&mut rows, limit, |e| cursor::entry(e.sequence));
+    Ok(with_lag(Json(EntryPage { items: rows, next_cursor }).into_response(), lag))
 }

@@ -106,11 +106,8 @@ pub async fn list(
     while let Some(row) = rows.next().await {
         items.push(upcast(row?)?);
     }
-    let next = (items.len() as i64 > limit).then(|| {
-        items.truncate(limit as usize);
-        items.last().map(|e| cursor::event(e.occurred_at, e.event_id))
-    });
-    Ok(with_lag(Json(EventPage { items, next_cursor: next.flatten() }).into_response(), lag))
+    let next_cursor = super::accounts::next_page(&mut items, limit, |e| cursor::event(e.occurred_at, e.event_id));
+    Ok(with_lag(Json(EventPage { items, next_cursor }).into_response(), lag))
 }
 
 /// Streams rows as they come from Postgres; memory stays flat however many there are.

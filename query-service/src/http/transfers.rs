@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::accounts::{account_id, limit, scope, visible, with_lag};
+use super::accounts::{account_id, limit, next_page, scope, visible, with_lag};
 use super::openapi::{ReadErrors, TokenHeader};
 use super::params::Params;
 use crate::app::AppState;
@@ -99,11 +99,8 @@ pub async fn of_account(
     let account = store::account(&state.pool, id).await?.ok_or(Error::NotFound("no such account"))?;
     visible(scope, &account.owner)?;
     let mut rows = transfers::account_transfers(&state.pool, id, before, limit).await?;
-    let next = (rows.len() as i64 > limit).then(|| {
-        rows.truncate(limit as usize);
-        rows.last().map(|t| cursor::transfer(t.transfer_id))
-    });
-    Ok(with_lag(Json(TransferPage { items: rows, next_cursor: next.flatten() }).into_response(), lag))
+    let next_cursor = next_page(&mut rows, limit, |t| cursor::transfer(t.transfer_id));
+    Ok(with_lag(Json(TransferPage { items: rows, next_cursor }).into_response(), lag))
 }
 
 #[cfg(test)]
