@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -24,6 +24,9 @@ use crate::store::{self, InstanceRow};
 
 /// How often this instance publishes itself and reads the others.
 const REFRESH: Duration = Duration::from_millis(500);
+/// Requests that find the directory stale read it again at most this often
+/// between them (during a failover every request for a moved partition would).
+const REREAD_AFTER: Duration = Duration::from_millis(100);
 
 /// One live instance, as `GET /v1/cluster` shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -56,6 +59,9 @@ pub struct Registry {
     live_ms: i64,
     generation: AtomicI64,
     view: RwLock<ClusterView>,
+    /// When the view was last read, and one reader at a time for `refresh_soon`.
+    read_at: std::sync::Mutex<Instant>,
+    rereading: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -68,6 +74,8 @@ impl Registry {
             live_ms: session_timeout.as_millis() as i64,
             generation: AtomicI64::new(0),
             view: RwLock::default(),
+            read_at: std::sync::Mutex::new(Instant::now().checked_sub(REREAD_AFTER).unwrap_or_else(Instant::now)),
+            rereading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -116,6 +124,18 @@ impl Registry {
         self.refresh().await
     }
 
+    /// Reads the directory again unless it was read within `REREAD_AFTER`;
+    /// concurrent callers share one read.
+    pub async fn refresh_soon(&self) {
+        let _one = self.rereading.lock().await;
+        if self.read_at.lock().unwrap_or_else(PoisonError::into_inner).elapsed() < REREAD_AFTER {
+            return;
+        }
+        if let Err(error) = self.refresh().await {
+            warn!(%error, "cannot read the cluster directory");
+        }
+    }
+
     /// Reads every live instance.
     pub async fn refresh(&self) -> Result<(), Error> {
         let rows = store::live_instances(&self.pool, &self.topic, self.live_ms).await?;
@@ -132,6 +152,7 @@ impl Registry {
             .collect();
         let generation = instances.iter().map(|i| i.generation).max().unwrap_or(0);
         *self.view.write().unwrap_or_else(PoisonError::into_inner) = ClusterView { instances, generation };
+        *self.read_at.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
         Ok(())
     }
 

@@ -98,20 +98,13 @@ impl Forwarder {
     async fn to_owner(&self, partition: i32, parts: &Parts, body: Bytes) -> Response {
         let mut tried = None;
         for attempt in 0..2 {
-            let owner = self.registry.owner_of(partition).filter(|o| Some(o) != tried.as_ref());
-            let Some(owner) = owner else {
-                if attempt == 0 && self.registry.refresh().await.is_ok() {
-                    tried = Some(String::new());
-                    continue;
-                }
-                break;
-            };
+            if attempt > 0 {
+                self.registry.refresh_soon().await;
+            }
+            let Some(owner) = self.registry.owner_of(partition).filter(|o| tried.as_ref() != Some(o)) else { continue };
             match self.send(&owner, parts, body.clone()).await {
                 Ok(response) if response.headers().contains_key(&NOT_OWNER) => {
                     debug!(%owner, partition, "the owner in the directory is no longer the owner; reading it again");
-                    if let Err(error) = self.registry.refresh().await {
-                        warn!(%error, "cannot read the cluster directory");
-                    }
                     tried = Some(owner);
                 }
                 Ok(response) => return response,
