@@ -47,10 +47,6 @@ impl Metrics {
 
     /// Prometheus/OpenMetrics text.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
-            out.clear();
-        }
-        out
+        ledger_runtime::http_metrics::render(&self.registry)
     }
 }
