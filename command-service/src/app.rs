@@ -100,7 +100,11 @@ impl Application {
             url.clone(),
             Duration::from_millis(u64::from(self.config.session_timeout_ms)),
         ));
-        let metrics = Arc::new(Metrics::new());
+        let rate_limit = ledger_runtime::rate_limit::RateLimit::per_second(
+            self.config.rate_limit_per_second,
+            self.config.rate_limit_burst,
+        );
+        let metrics = Arc::new(Metrics::new(&rate_limit));
         let state = AppState {
             metrics: Arc::clone(&metrics),
             partitions: Arc::clone(&partitions),
@@ -109,10 +113,7 @@ impl Application {
             max_body_bytes: self.config.max_body_bytes,
             token_key: self.config.consistency_token_key.expose().as_bytes().into(),
             auth: self.auth.clone(),
-            rate_limit: ledger_runtime::rate_limit::RateLimit::per_second(
-                self.config.rate_limit_per_second,
-                self.config.rate_limit_burst,
-            ),
+            rate_limit,
         };
         tokio::spawn(state.rate_limit.clone().sweep(shutdown.clone()));
         info!(addr = %self.listener.local_addr()?, %url, partitions = self.partitions, "command service listening");

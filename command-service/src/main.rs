@@ -9,6 +9,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init(config.log_format);
+    let _telemetry = telemetry::init(config.log_format, "command-service");
     Application::build(config).await?.run_until_stopped().await
 }

@@ -164,12 +164,13 @@ impl Ownership {
             let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
             self.directory.load(&part.state);
             self.partitions.set_aggregates(partition, part.state.entries.len());
+            self.writer_config.metrics.snapshot_loaded(partition, part.snapshot_offset);
             let snapshots = Snapshotter::new(
                 self.pool.clone(),
                 self.config.events_topic.clone(),
-                self.config.snapshot_every,
-                self.config.idempotency_window(),
+                (self.config.snapshot_every, self.config.idempotency_window()),
                 part.snapshot_offset,
+                Arc::clone(&self.writer_config.metrics),
             );
             let writer = Writer::new(
                 Arc::clone(&self.writer_config),
@@ -216,6 +217,7 @@ impl Ownership {
             }
         }
         for &p in &revoked {
+            self.writer_config.metrics.forget(p);
             self.directory.forget(p);
             self.partitions.set(p, Slot::Away);
         }

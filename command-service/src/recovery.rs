@@ -104,6 +104,7 @@ async fn from_snapshot(
     match serde_json::from_slice::<PartitionState>(&bytes) {
         Ok(mut state) if offset <= end && state.partition == partition => {
             state.next_offset = offset;
+            state.count_keys();
             report.snapshots_used += 1;
             Ok(Parked { state, snapshot_offset: offset })
         }

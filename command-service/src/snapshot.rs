@@ -1,11 +1,13 @@
 //! Taking write-side snapshots: every `every` records, off the writer's hot path.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sqlx::PgPool;
 use tracing::{debug, warn};
 
+use crate::metrics::WriterMetrics;
 use crate::state::PartitionState;
 use crate::store;
 
@@ -15,11 +17,19 @@ pub struct Snapshotter {
     every: i64,
     idempotency_window: Duration,
     last_offset: i64,
+    metrics: Arc<WriterMetrics>,
 }
 
 impl Snapshotter {
-    pub fn new(pool: PgPool, topic: String, every: i64, idempotency_window: Duration, last_offset: i64) -> Self {
-        Self { pool, topic, every, idempotency_window, last_offset }
+    /// `last_offset`: where the snapshot the state was loaded from ends (0: none).
+    pub fn new(
+        pool: PgPool,
+        topic: String,
+        (every, idempotency_window): (i64, Duration),
+        last_offset: i64,
+        metrics: Arc<WriterMetrics>,
+    ) -> Self {
+        Self { pool, topic, every, idempotency_window, last_offset, metrics }
     }
 
     /// The offset of the last snapshot taken (or loaded).
@@ -60,6 +70,7 @@ impl Snapshotter {
             }
         };
         self.last_offset = state.next_offset;
+        self.metrics.snapshot_taken(state.partition, state.next_offset, Instant::now());
         let (pool, topic, partition, offset) =
             (self.pool.clone(), self.topic.clone(), state.partition, state.next_offset);
         Some(async move {

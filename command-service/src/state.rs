@@ -39,11 +39,24 @@ pub struct PartitionState {
     pub partition: i32,
     pub next_offset: i64,
     pub entries: HashMap<Uuid, Entry>,
+    /// Idempotency keys held, over every entry (kept as keys come and go).
+    #[serde(skip)]
+    keys: usize,
 }
 
 impl PartitionState {
     pub fn new(partition: i32) -> Self {
-        Self { partition, next_offset: 0, entries: HashMap::new() }
+        Self { partition, next_offset: 0, entries: HashMap::new(), keys: 0 }
+    }
+
+    /// Idempotency keys held.
+    pub fn keys(&self) -> usize {
+        self.keys
+    }
+
+    /// Counts the keys again (after the state was decoded from a snapshot).
+    pub fn count_keys(&mut self) {
+        self.keys = self.entries.values().map(|e| e.keys.len()).sum();
     }
 
     pub fn account(&self, id: &Uuid) -> Option<&Account> {
@@ -73,7 +86,9 @@ impl PartitionState {
                 let at = commit.events.first().map_or_else(Utc::now, |e| e.occurred_at);
                 let record = KeyRecord { fingerprint: commit.command.fingerprint.clone(), receipt, at };
                 if let Some(entry) = self.entries.get_mut(&commit.aggregate_id) {
-                    entry.keys.insert(key.clone(), record);
+                    if entry.keys.insert(key.clone(), record).is_none() {
+                        self.keys += 1;
+                    }
                 }
             }
         } else if entry.account.version == 0 {
@@ -98,5 +113,6 @@ impl PartitionState {
         for entry in self.entries.values_mut() {
             entry.keys.retain(|_, record| record.at >= cutoff);
         }
+        self.count_keys();
     }
 }

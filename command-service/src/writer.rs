@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Instant;
 
 use events::Commit;
 use rdkafka::consumer::StreamConsumer;
@@ -23,7 +24,7 @@ use uuid::Uuid;
 
 use crate::directory::Directory;
 use crate::error::{Error, Refusal};
-use crate::metrics::WriterMetrics;
+use crate::metrics::{PartitionGauges, WriterMetrics};
 use crate::partitions::Partitions;
 use crate::pending::{Pending, View};
 use crate::plan::{plan, Decision, Outcome, Plan, Reply, Request};
@@ -49,6 +50,7 @@ struct InFlight {
     decisions: Vec<Decision>,
     commits: Vec<Commit>,
     deliveries: Deliveries,
+    sent: Instant,
 }
 
 impl InFlight {
@@ -92,6 +94,7 @@ pub struct Writer {
     stale: bool,
     /// A batch in flight could not be queued whole: send nothing more until it is settled.
     broken: bool,
+    gauges: PartitionGauges,
 }
 
 impl Writer {
@@ -103,6 +106,7 @@ impl Writer {
         directory: Arc<Directory>,
         partitions: Arc<Partitions>,
     ) -> Self {
+        let gauges = config.metrics.partition(state.partition);
         Self {
             config,
             state,
@@ -115,6 +119,7 @@ impl Writer {
             partitions,
             stale: false,
             broken: false,
+            gauges,
         }
     }
 
@@ -149,7 +154,7 @@ impl Writer {
                         held = Some(again);
                     }
                     self.snapshots.maybe_take(&mut self.state);
-                    self.partitions.set_aggregates(self.state.partition, self.state.entries.len());
+                    self.observe();
                 }
                 received = requests.recv_many(&mut batch, self.config.batch_max), if taking => {
                     if received == 0 {
@@ -223,13 +228,26 @@ impl Writer {
             decisions: planned.decisions,
             commits: planned.commits,
             deliveries,
+            sent: Instant::now(),
         });
+        self.gauges.in_flight.set(self.in_flight.len() as i64);
+    }
+
+    /// Publishes what the partition holds, after a batch is settled.
+    fn observe(&self) {
+        let state = &self.state;
+        self.partitions.set_aggregates(state.partition, state.entries.len());
+        self.gauges.in_flight.set(self.in_flight.len() as i64);
+        self.gauges.next_offset.set(state.next_offset);
+        self.gauges.aggregates.set(state.entries.len() as i64);
+        self.gauges.keys.set(state.keys() as i64);
     }
 
     /// The oldest batch's reports are in: proves it, or settles everything in
     /// flight by the log. Returns the requests to decide again on proven state.
     async fn settle(&mut self, deliveries: Vec<Result<i64, DeliveryFailure>>) -> Vec<Request> {
         let flight = self.in_flight.pop_front().expect("settling the oldest batch in flight");
+        self.config.metrics.delivery.observe(flight.sent.elapsed().as_secs_f64());
         let mut outcomes = Vec::with_capacity(flight.commits.len());
         for (commit, delivery) in flight.commits.iter().zip(&deliveries) {
             match delivery {
@@ -310,12 +328,14 @@ impl Writer {
         let reader = self.reader.as_ref().expect("reader was just created");
         let from = self.state.next_offset;
         let mut seen = HashMap::new();
-        let (state, directory) = (&mut self.state, &self.directory);
+        let (state, directory, rejected) = (&mut self.state, &self.directory, &self.config.metrics.resync_rejected);
         let partition = state.partition;
         kafka::read_ranges(reader, &self.config.topic, &[(state.partition, from, end)], |_, offset, bytes| {
             if let Some((commit, verdict)) = state.fold_record(offset, bytes) {
                 if verdict.is_accepted() {
                     directory.observe(partition, &commit);
+                } else {
+                    rejected.inc();
                 }
                 seen.entry(commit.commit_id).or_insert((offset, verdict.is_accepted()));
             }

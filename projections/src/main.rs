@@ -5,6 +5,6 @@ use projections::{Application, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init(config.log_format);
+    let _telemetry = telemetry::init(config.log_format, "projections");
     Application::build(config).await?.run_until_stopped().await
 }

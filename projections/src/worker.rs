@@ -16,7 +16,7 @@ use tracing::{debug, info, instrument, warn};
 use crate::batch::{self, Record};
 use crate::consumer::{Change, GroupConsumer};
 use crate::error::Error;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ProjectionLabels};
 use crate::projector::Projector;
 use crate::store;
 
@@ -150,17 +150,21 @@ impl Worker {
     }
 
     /// Applies the buffered records of one partition.
-    #[instrument(skip_all, fields(partition, from = part.applied, records = part.buffer.len()))]
+    #[instrument(name = "projection.batch", skip_all, fields(partition, from = part.applied, records = part.buffer.len()))]
     async fn flush(&self, partition: i32, part: &mut Part) {
         let records = std::mem::take(&mut part.buffer);
         part.first_buffered = None;
         let from = part.applied;
         let to = from + records.len() as i64;
         let log_end = part.log_end.max(to);
+        let started = Instant::now();
         match self.apply(partition, from, to, log_end, &records).await {
             Ok(events) => {
                 part.applied = to;
+                let took = started.elapsed().as_secs_f64();
                 for name in self.names() {
+                    let projection = ProjectionLabels { projection: (*name).to_owned() };
+                    self.metrics.apply_seconds.get_or_create(&projection).observe(took);
                     let labels = Metrics::labels(name, partition);
                     self.metrics.batches.get_or_create(&labels).inc();
                     self.metrics.events.get_or_create(&labels).inc_by(events as u64);
@@ -204,6 +208,13 @@ impl Worker {
         let mut tx = self.pool.begin().await?;
         let stored = store::load_accounts(&mut tx, &ids).await?;
         let folded = batch::fold(&self.topic, partition, decoded, stored);
+        // This batch's span is linked to the trace of every commit it applies.
+        let span = tracing::Span::current();
+        for accepted in &folded.accepted {
+            if let Some(traceparent) = accepted.commit.metadata.extra.get("traceparent").and_then(|v| v.as_str()) {
+                ledger_runtime::trace::link(&span, traceparent);
+            }
+        }
         for projector in &self.projectors {
             projector.apply(&mut tx, &folded).await?;
         }

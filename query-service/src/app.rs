@@ -32,7 +32,7 @@ pub struct AppState {
     /// Recent `Read-Lag-Records` values, per set of projections.
     pub lag_cache: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, i64)>>>,
     /// Requests by route, rendered on `/metrics` (role `ops`).
-    pub metrics: std::sync::Arc<ledger_runtime::http_metrics::ServiceMetrics>,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// How long a `Read-Lag-Records` value is reused. The header reports staleness,
@@ -59,12 +59,18 @@ impl AppState {
             if let Ok(mut cache) = self.lag_cache.lock() {
                 cache.insert(key, (std::time::Instant::now(), lag));
             }
+            self.metrics.read_lag.set(lag);
             return Ok(Some(lag));
         };
         let token = ConsistencyToken::verify(raw, &self.token_key)
             .map_err(|_| Error::Validation("malformed or forged consistency token".into()))?;
-        self.checkpoints.wait_for(&self.pool, token.0, projections, self.consistency_wait).await?;
-        Ok(None)
+        let started = std::time::Instant::now();
+        let waited = self.checkpoints.wait_for(&self.pool, token.0, projections, self.consistency_wait).await;
+        self.metrics.consistency_wait.observe(started.elapsed().as_secs_f64());
+        if let Err(Error::NotYetConsistent(_)) = &waited {
+            self.metrics.not_yet_consistent.inc();
+        }
+        waited.map(|()| None)
     }
 }
 

@@ -15,7 +15,7 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, instrument, warn};
 
 use crate::error::Error;
 use crate::store;
@@ -97,6 +97,7 @@ impl Checkpoints {
     }
 
     /// Waits until every one of `projections` has applied `position`, at most `wait`.
+    #[instrument(name = "consistency.wait", skip_all, fields(partition = position.partition, offset = position.offset))]
     pub async fn wait_for(
         &self,
         pool: &PgPool,

@@ -19,6 +19,7 @@
 //!   `accounts` (one, list, entries), `history` (as of an instant), `transfers`
 //!   (one transfer, an account's transfers), `ledger` (totals), `events` (the
 //!   archive), `openapi` (the document).
+//! - [`metrics`] — Prometheus metrics: HTTP, consistency waits, lag, pool, process.
 //! - [`store`] — the SQL (SELECTs only) of accounts, entries and events;
 //!   [`store::transfers`] that of transfers, their steps and the ledger totals.
 
@@ -28,6 +29,7 @@ pub mod consistency;
 pub mod cursor;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod store;
 
 pub use app::Application;

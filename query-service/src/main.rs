@@ -5,6 +5,6 @@ use query_service::{Application, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init(config.log_format);
+    let _telemetry = telemetry::init(config.log_format, "query-service");
     Application::build(config).await?.run_until_stopped().await
 }

@@ -145,6 +145,9 @@ pub struct AuthArgs {
     /// Let every request through as an all-roles `anonymous` (local play only).
     #[arg(long, env = "AUTH_DISABLED")]
     pub auth_disabled: bool,
+    /// Serve `/metrics` without a token (a scraper inside a private network).
+    #[arg(long, env = "METRICS_PUBLIC")]
+    pub metrics_public: bool,
 }
 
 impl std::fmt::Debug for AuthArgs {
@@ -156,6 +159,7 @@ impl std::fmt::Debug for AuthArgs {
             .field("jwt_audience", &self.jwt_audience)
             .field("jwt_leeway_secs", &self.jwt_leeway_secs)
             .field("auth_disabled", &self.auth_disabled)
+            .field("metrics_public", &self.metrics_public)
             .finish()
     }
 }
@@ -170,6 +174,7 @@ impl AuthArgs {
             jwt_audience: "ledgerline".into(),
             jwt_leeway_secs: 30,
             auth_disabled: false,
+            metrics_public: false,
         }
     }
 }
@@ -181,13 +186,17 @@ struct Verifier {
 
 /// Checks bearer tokens. Cheap to clone.
 #[derive(Clone)]
-pub struct Authenticator(Option<Arc<Verifier>>);
+pub struct Authenticator {
+    /// `None`: auth disabled.
+    verifier: Option<Arc<Verifier>>,
+    metrics_public: bool,
+}
 
 impl Authenticator {
     pub fn new(args: &AuthArgs) -> Result<Self, AuthError> {
         if args.auth_disabled {
             tracing::warn!("AUTH IS DISABLED (AUTH_DISABLED=true): every request is let in with every role; never do this outside local play");
-            return Ok(Authenticator(None));
+            return Ok(Authenticator { verifier: None, metrics_public: args.metrics_public });
         }
         let (key, algorithm) = match (&args.jwt_secret, &args.jwt_public_key) {
             (Some(secret), None) => (DecodingKey::from_secret(secret.expose().as_bytes()), Algorithm::HS256),
@@ -215,12 +224,16 @@ impl Authenticator {
         validation.set_issuer(&[&args.jwt_issuer]);
         validation.set_audience(&[&args.jwt_audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        Ok(Authenticator(Some(Arc::new(Verifier { key, validation }))))
+        if args.metrics_public {
+            tracing::info!("METRICS_PUBLIC=true: /metrics is served without a token");
+        }
+        let verifier = Some(Arc::new(Verifier { key, validation }));
+        Ok(Authenticator { verifier, metrics_public: args.metrics_public })
     }
 
     /// The principal of a request's `Authorization: Bearer` header.
     pub fn authenticate(&self, headers: &axum::http::HeaderMap) -> Result<Principal, AuthError> {
-        let Some(verifier) = &self.0 else {
+        let Some(verifier) = &self.verifier else {
             let roles = vec![Role::Client, Role::Analyst, Role::Ops];
             return Ok(Principal { sub: "anonymous".into(), roles, restricted: false });
         };
@@ -245,6 +258,11 @@ impl Authenticator {
 /// its principal is put in the request's extensions.
 pub async fn require_token(State(auth): State<Authenticator>, mut request: Request, next: Next) -> Response {
     if PUBLIC_PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    if auth.metrics_public && request.uri().path() == "/metrics" {
+        let scraper = Principal { sub: "metrics-scraper".into(), roles: vec![Role::Ops], restricted: true };
+        request.extensions_mut().insert(scraper);
         return next.run(request).await;
     }
     match auth.authenticate(request.headers()) {

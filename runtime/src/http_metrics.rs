@@ -88,23 +88,3 @@ pub fn exposition(principal: &Principal, text: impl FnOnce() -> String) -> Respo
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     ([(header::CONTENT_TYPE, content_type)], text()).into_response()
 }
-
-/// A registry holding the HTTP metrics, for a service that has no others yet.
-pub struct ServiceMetrics {
-    registry: Registry,
-    pub http: Arc<HttpMetrics>,
-}
-
-impl Default for ServiceMetrics {
-    fn default() -> Self {
-        let mut registry = Registry::default();
-        let http = HttpMetrics::register(&mut registry);
-        Self { registry, http }
-    }
-}
-
-impl ServiceMetrics {
-    pub fn render(&self) -> String {
-        render(&self.registry)
-    }
-}

@@ -5,7 +5,9 @@
 //! (idempotent producer, assignment-only reader). It owns no domain logic.
 //!
 //! # Layout
-//! - [`telemetry`] — the tracing subscriber, text or JSON logs.
+//! - [`telemetry`] — the tracing subscriber: text or JSON logs, OTLP span export.
+//! - [`trace`] — W3C trace context: request spans, commit headers, batch links.
+//! - [`process_metrics`] — CPU, memory, file descriptors and start time of the process.
 //! - [`shutdown`] — the one graceful-shutdown signal every loop takes.
 //! - [`problem`] — `application/problem+json` responses.
 //! - [`kafka`] — producer, topic creation, watermarks, reading partition ranges.
@@ -21,11 +23,13 @@ pub mod http_metrics;
 pub mod kafka;
 pub mod ops;
 pub mod problem;
+pub mod process_metrics;
 pub mod rate_limit;
 pub mod retry;
 pub mod secret;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace;
 
 /// The HS256 secret of `Config::local` and the tests; never for a deployment.
 pub const TEST_JWT_SECRET: &str = "ledgerline-test-jwt-secret";

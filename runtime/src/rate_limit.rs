@@ -9,19 +9,26 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
+use prometheus_client::metrics::counter::Counter;
 
 use crate::auth::Principal;
 use crate::problem::problem;
 
 /// Requests per second and burst per client.
 #[derive(Clone)]
-pub struct RateLimit(Arc<DefaultKeyedRateLimiter<String>>);
+pub struct RateLimit(Arc<DefaultKeyedRateLimiter<String>>, Counter);
 
 impl RateLimit {
     pub fn per_second(rate: u32, burst: u32) -> Self {
         let rate = NonZeroU32::new(rate.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        RateLimit(Arc::new(governor::RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))))
+        let limiter = governor::RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst));
+        RateLimit(Arc::new(limiter), Counter::default())
+    }
+
+    /// Requests refused so far (for `ledger_rate_limited_total`).
+    pub fn refused(&self) -> &Counter {
+        &self.1
     }
 }
 
@@ -52,6 +59,7 @@ pub async fn limit(State(limit): State<RateLimit>, request: Request, next: Next)
     match limit.0.check_key(&key) {
         Ok(()) => next.run(request).await,
         Err(not_until) => {
+            limit.1.inc();
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let mut response =

@@ -5,6 +5,6 @@ use transfers::{Application, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init(config.log_format);
+    let _telemetry = telemetry::init(config.log_format, "transfers");
     Application::build(config).await?.run_until_stopped().await
 }

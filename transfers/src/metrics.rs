@@ -34,6 +34,7 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut m = Metrics::default();
+        ledger_runtime::process_metrics::register(&mut m.registry);
         let r = &mut m.registry;
         r.register("ledger_transfers_steps_sent", "Calls made to the command service", m.sent.clone());
         r.register("ledger_transfers_steps_done", "Steps finished", m.done.clone());

@@ -82,7 +82,8 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
         let correlation_id = text(headers, "x-correlation-id")?.unwrap_or_else(|| Uuid::now_v7().to_string());
         let mut metadata =
             Metadata { correlation_id, causation_id: text(headers, "x-request-id")?, ..Default::default() };
-        if let Some(traceparent) = text(headers, "traceparent")? {
+        text(headers, "traceparent")?; // visible ASCII, like every header we read
+        if let Some(traceparent) = ledger_runtime::trace::traceparent(headers) {
             metadata.extra.insert("traceparent".into(), traceparent.into());
         }
         metadata.extra.insert("actor".into(), principal.sub.clone().into());

@@ -74,9 +74,13 @@ impl Forwarder {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut request = self.client.request(parts.method.clone(), format!("{owner}{path}")).body(body);
         for (name, value) in &parts.headers {
-            if !hop_by_hop(name) {
+            if !hop_by_hop(name) && name != "traceparent" {
                 request = request.header(name, value);
             }
+        }
+        // The owner's request span is a child of this one (or the client's, untraced).
+        if let Some(traceparent) = ledger_runtime::trace::traceparent(&parts.headers) {
+            request = request.header("traceparent", traceparent);
         }
         let answer = request.header(FORWARDED_BY, self.registry.url.as_str()).send().await?;
         let status = answer.status();

@@ -56,13 +56,17 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.auth.clone(), ledger_runtime::auth::require_token))
         .layer(middleware::from_fn_with_state(state.forwarder.clone(), forward::forward))
         .layer(middleware::from_fn_with_state(state.metrics.http.clone(), ledger_runtime::http_metrics::track))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(ledger_runtime::trace::request_span)
+                .on_response(ledger_runtime::trace::record_response),
+        )
         .with_state(state)
 }
 
 /// Prometheus metrics (OpenMetrics text), for tokens with role `ops`.
 async fn metrics(State(state): State<AppState>, principal: ledger_runtime::auth::Principal) -> Response {
-    ledger_runtime::http_metrics::exposition(&principal, || state.metrics.render())
+    ledger_runtime::http_metrics::exposition(&principal, || state.metrics.render(state.partitions.owned().len()))
 }
 
 /// Liveness.
