@@ -1,4 +1,5 @@
-# Shared helpers for the scripts: make sure the broker binary and Postgres are there.
+# Shared helpers for the scripts: make sure the broker binary, Postgres and
+# Prometheus are there.
 # Sourced, not run.
 
 NISSHI_VERSION=0.8.1
@@ -21,6 +22,18 @@ ensure_broker() {
   cargo install nisshi --version "$NISSHI_VERSION" --locked --ignore-rust-version \
     || die "could not install nisshi; the tests need a Kafka-compatible broker"
   command -v nisshi >/dev/null 2>&1 || die "nisshi installed but not on PATH"
+}
+
+# Installs Prometheus (Debian package; brings promtool) when prometheus or
+# promtool is missing: scripts/check-docker.sh validates docker/prometheus with
+# promtool, and the metrics tests scrape the services with a real Prometheus.
+ensure_prometheus() {
+  if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then return 0; fi
+  log "installing prometheus (Debian package, brings promtool)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; } \
+    || die "could not install prometheus (apt-get install prometheus); the docker/ checks and metrics tests need prometheus and promtool"
+  command -v prometheus >/dev/null 2>&1 || die "prometheus installed but not on PATH"
+  command -v promtool >/dev/null 2>&1 || die "promtool installed but not on PATH"
 }
 
 # Starts the local PostgreSQL cluster when it does not answer.

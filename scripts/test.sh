@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_broker
+ensure_prometheus
 ensure_postgres
 # The bank test runs every service binary as a process of its own (kill -9).
 cargo build --workspace --bins
