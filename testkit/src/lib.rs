@@ -194,13 +194,19 @@ impl Drop for Database {
 pub struct Process {
     child: Option<Child>,
     bin: PathBuf,
+    args: Vec<String>,
     env: Vec<(String, String)>,
     pub log: PathBuf,
 }
 
 impl Process {
     pub fn start(bin: impl Into<PathBuf>, env: Vec<(String, String)>) -> Process {
-        let mut process = Process { child: None, bin: bin.into(), env, log: PathBuf::new() };
+        Process::start_with_args(bin, Vec::new(), env)
+    }
+
+    /// Starts `bin` (a path, or a program found on `PATH`) with `args`.
+    pub fn start_with_args(bin: impl Into<PathBuf>, args: Vec<String>, env: Vec<(String, String)>) -> Process {
+        let mut process = Process { child: None, bin: bin.into(), args, env, log: PathBuf::new() };
         process.spawn();
         process
     }
@@ -210,6 +216,7 @@ impl Process {
         self.log = log_dir().join(format!("{name}-{}.log", Uuid::new_v4().simple()));
         let out = std::fs::File::create(&self.log).expect("process log");
         let child = Command::new(&self.bin)
+            .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))

@@ -22,15 +22,16 @@ const ROUTES: [&str; 6] = ["", "/deposits", "/withdrawals", "/freeze", "/unfreez
 
 fn router() -> axum::Router {
     let auth = Authenticator::new(&AuthArgs::hs256(ledger_runtime::TEST_JWT_SECRET)).expect("auth");
+    let rate_limit = RateLimit::per_second(u32::MAX, u32::MAX);
     command_service::http::router(AppState {
-        metrics: Arc::default(),
+        metrics: Arc::new(command_service::metrics::Metrics::new(&rate_limit)),
         partitions: Arc::new(Partitions::new(8)),
         forwarder: Forwarder::new(Arc::new(detached_registry()), 8, 16 * 1024),
         directory: Arc::new(Directory::new(8)),
         max_body_bytes: 16 * 1024,
         token_key: Arc::from(&b"fuzz"[..]),
         auth,
-        rate_limit: RateLimit::per_second(u32::MAX, u32::MAX),
+        rate_limit,
     })
 }
 

@@ -1,6 +1,9 @@
-//! Integration tests of transfers: every service a process of its own.
+//! Integration tests of transfers and of the whole system's observability:
+//! every service a process of its own.
 
 mod bank;
 mod cluster;
 mod paths;
+mod prometheus;
 mod stack;
+mod traces;

@@ -49,6 +49,11 @@ impl Service {
 impl System {
     /// Starts everything on a durable broker and waits until each is ready.
     pub async fn start() -> System {
+        System::start_with(&[]).await
+    }
+
+    /// The same, with `shared` added to every service's environment.
+    pub async fn start_with(shared: &[(&str, &str)]) -> System {
         let broker = Broker::durable();
         let db = Database::fresh().await;
         let topic = format!("ledger.events.{}", Uuid::new_v4().simple());
@@ -61,7 +66,7 @@ impl System {
                 ("SESSION_TIMEOUT_MS".into(), "3000".into()),
                 ("RUST_LOG".into(), "info,rdkafka=warn".into()),
             ];
-            env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            env.extend(extra.iter().chain(shared).map(|(k, v)| (k.to_string(), v.to_string())));
             env
         };
         let mut commands = Service::start(
