@@ -8,12 +8,14 @@
 //! - [`report`] — the table, the targets, results.md and results.json.
 //! - [`sys`] — machine, revision, process memory and CPU.
 //! - [`transfers`] — transfers end to end against the deposit rate of the same run.
+//! - [`tracing`] — the command scenario with trace export off and on.
 
 mod ceilings;
 mod cluster;
 pub mod load;
 mod report;
 mod sys;
+mod tracing;
 mod transfers;
 
 use std::path::PathBuf;
@@ -121,6 +123,8 @@ pub enum Only {
     Transfers,
     /// Scenario 9: the write side on 1, 2 and 3 instances.
     Cluster,
+    /// Scenario 10: commands with trace export off and on.
+    Tracing,
 }
 
 pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Result<()> {
@@ -153,6 +157,10 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
         Some(Only::Cluster) => {
             let mut rows =
                 cluster::scenario(&stack, &http()?, plan.accounts, plan.secs, plan.aggregates_for_rss).await?;
+            return report::write(&mut rows, quick, started.elapsed(), &out);
+        }
+        Some(Only::Tracing) => {
+            let mut rows = tracing::scenario(&stack, &http()?, plan.accounts, plan.secs).await?;
             return report::write(&mut rows, quick, started.elapsed(), &out);
         }
         None => {}
@@ -284,6 +292,8 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
     rows.extend(transfers::scenario(&stack, &http, plan.accounts, plan.secs).await?);
     // 9. The write side on 1, 2 and 3 instances, on a topic of its own.
     rows.extend(cluster::scenario(&stack, &http, plan.accounts, plan.secs, plan.aggregates_for_rss).await?);
+    // 10. What exporting traces costs the command path.
+    rows.extend(tracing::scenario(&stack, &http, plan.accounts, plan.secs).await?);
 
     // 4 and 5. Projection fold (1 and 2 workers) and replay on a pre-filled topic, against direct SQL.
     let events = plan.fold_accounts as u64 * (plan.fold_deposits + 1);
