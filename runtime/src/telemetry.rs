@@ -4,6 +4,8 @@
 //! The standard `OTEL_*` variables apply (`OTEL_SERVICE_NAME`,
 //! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER`, `OTEL_BSP_*`, …). Without
 //! an endpoint no exporter runs and spans stay as cheap as plain `tracing`.
+//! `RUST_LOG` filters the logs only; `OTEL_TRACES_FILTER` (same syntax,
+//! default `info`) chooses the spans exported.
 //! JSON log lines carry `trace_id` and `span_id` while traces are exported.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +14,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing_opentelemetry::OtelData;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
@@ -79,13 +81,17 @@ fn provider(service: &'static str) -> Option<SdkTracerProvider> {
 /// Installs the global subscriber for `service` (its default `service.name`).
 /// `RUST_LOG` overrides the default `info` level.
 pub fn init(format: LogFormat, service: &'static str) -> Telemetry {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn"));
+    // Each layer has its own filter: `RUST_LOG=warn` quietens the logs, not the traces.
+    let logs = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn"));
     let provider = provider(service);
-    let otel = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let otel = provider.as_ref().map(|p| {
+        let traces = EnvFilter::new(std::env::var("OTEL_TRACES_FILTER").unwrap_or_else(|_| "info".into()));
+        tracing_opentelemetry::layer().with_tracer(p.tracer(service)).with_filter(traces)
+    });
+    let registry = tracing_subscriber::registry().with(otel);
     match format {
-        LogFormat::Json => registry.with(json_lines()).init(),
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
+        LogFormat::Json => registry.with(json_lines().with_filter(logs())).init(),
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_filter(logs())).init(),
     }
     if provider.is_some() {
         EXPORTING.store(true, Ordering::Relaxed);

@@ -67,6 +67,15 @@ pub async fn service_with(
     stack: &Stack,
     extra: Vec<(String, String)>,
 ) -> anyhow::Result<(Process, String)> {
+    service_at(sibling(name)?, stack, extra).await
+}
+
+/// [`service_with`], for the binary at `bin`.
+pub async fn service_at(
+    bin: PathBuf,
+    stack: &Stack,
+    extra: Vec<(String, String)>,
+) -> anyhow::Result<(Process, String)> {
     let port = free_port();
     let mut vars = env(stack, port);
     vars.extend(extra);
@@ -75,7 +84,7 @@ pub async fn service_with(
     if !vars.iter().any(|(k, _)| k == "WRITERS_GROUP") {
         vars.push(("WRITERS_GROUP".into(), format!("{topic}.writers")));
     }
-    let mut process = Process::start(sibling(name)?, vars);
+    let mut process = Process::start(bin, vars);
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&mut process, &format!("{base}/readyz")).await;
     Ok((process, base))

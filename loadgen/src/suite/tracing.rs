@@ -3,7 +3,9 @@
 //! run, one without `OTEL_EXPORTER_OTLP_ENDPOINT` and one exporting every
 //! span by OTLP/HTTP to a receiver in this process, alternated so that drift
 //! of the machine falls on both. A run where the receiver got nothing is an
-//! error, not a result.
+//! error, not a result. With `BASELINE_COMMAND_SERVICE` set to the binary of
+//! an earlier revision, that one runs alternated with them too: what the
+//! instrumentation costs with export off.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use testkit::{Process, Stack};
 
 use super::load::{self, Outcome};
 use super::report::Row;
-use super::{commands, open_accounts, service_with};
+use super::{commands, open_accounts, service_at, sibling};
 
 const CLIENTS: [usize; 2] = [16, 64];
 const ROUNDS: usize = 2;
@@ -51,13 +53,17 @@ struct Side {
 
 pub async fn scenario(stack: &Stack, http: &reqwest::Client, accounts: usize, secs: f64) -> anyhow::Result<Vec<Row>> {
     let (otlp, received) = receiver().await?;
+    let baseline = std::env::var_os("BASELINE_COMMAND_SERVICE").map(std::path::PathBuf::from);
     let mut sides = Vec::new();
-    for exporting in [false, true] {
-        let mut env = vec![("EVENTS_TOPIC".to_owned(), format!("{}-otel-{exporting}", stack.topic))];
-        if exporting {
+    let this = sibling("command-service")?;
+    let mut plan = vec![("off", this.clone()), ("on", this)];
+    plan.extend(baseline.iter().map(|bin| ("baseline", bin.clone())));
+    for (label, bin) in plan {
+        let mut env = vec![("EVENTS_TOPIC".to_owned(), format!("{}-otel-{label}", stack.topic))];
+        if label == "on" {
             env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), otlp.clone()));
         }
-        let (process, base) = service_with("command-service", stack, env).await?;
+        let (process, base) = service_at(bin, stack, env).await?;
         let ids = Arc::new(open_accounts(http, &base, accounts).await?);
         sides.push(Side { _process: process, base, ids, runs: CLIENTS.iter().map(|_| Vec::new()).collect() });
     }
@@ -75,6 +81,20 @@ pub async fn scenario(stack: &Stack, http: &reqwest::Client, accounts: usize, se
     for (i, &n) in CLIENTS.iter().enumerate() {
         let [off, on] = [&sides[0].runs[i], &sides[1].runs[i]].map(|runs| merged(runs));
         let cost = 1.0 - on.rate() / off.rate();
+        if let (Some(side), Some(bin)) = (sides.get(2), &baseline) {
+            let before = merged(&side.runs[i]);
+            let mut row = Row::new(
+                format!("10. commands, {n} clients, baseline revision"),
+                format!("{:.0} cmd/s", before.rate()),
+            )
+            .latencies(&before);
+            row.note = format!(
+                "{} (BASELINE_COMMAND_SERVICE), alternated with the two below; export off costs {:+.1} % against it",
+                bin.display(),
+                (1.0 - off.rate() / before.rate()) * 100.0
+            );
+            rows.push(row);
+        }
         for (label, outcome) in [("off", &off), ("on", &on)] {
             let mut row = Row::new(
                 format!("10. commands, {n} clients, trace export {label}"),
@@ -83,7 +103,8 @@ pub async fn scenario(stack: &Stack, http: &reqwest::Client, accounts: usize, se
             .latencies(outcome);
             if label == "on" {
                 row.note = format!(
-                    "{:.1} % fewer commands/s than export off; {requests} OTLP requests, {:.1} MiB received in all",
+                    "cost {:+.1} % of the commands/s with export off (same run, alternated); every span sampled: \
+                     {requests} OTLP requests, {:.1} MiB received in all",
                     cost * 100.0,
                     bytes as f64 / 1048576.0
                 );
