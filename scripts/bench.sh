@@ -3,6 +3,7 @@
 # `loadgen` (see `loadgen --help`). Starts its own broker and database.
 #   scripts/bench.sh suite [--quick]         # every path against its ceiling; target/bench/results.{md,json}
 #   scripts/bench.sh suite --only cluster    # scenario 9 alone: 1/2/3 command services, failover, handover
+#   scripts/bench.sh suite --only tracing    # scenario 10 alone: commands with trace export off and on (BASELINE_COMMAND_SERVICE=bin adds a baseline)
 #   scripts/bench.sh fold --workers 1        # projection fold rate, 200k events
 #   scripts/bench.sh replay                  # ledgerctl replay under reads, 200k events, then verify
 #   scripts/bench.sh export                  # ledgerctl export peak memory at 200k and 1M events
