@@ -10,7 +10,7 @@ use serde_json::Value;
 use testkit::{free_port, Process};
 use uuid::Uuid;
 
-use crate::stack::{call, client, post_until_decided, System};
+use crate::stack::{call, client, funded_account, System};
 
 const COMMANDS: usize = 200;
 const READS: usize = 100;
@@ -124,10 +124,7 @@ async fn a_real_prometheus_scraping_every_service_counts_exactly_the_commands_an
 
     let alice = client("alice", &["client"]);
     let (commands, queries) = (&system.commands.base, &system.queries.base);
-    let body = serde_json::json!({ "currency": "EUR" });
-    let (status, opened) = post_until_decided(&alice, &format!("{commands}/v1/accounts"), "open", &body).await;
-    assert_eq!(status, 201, "{opened}");
-    let id = opened["account_id"].as_str().expect("an account id").to_owned();
+    let id = funded_account(&alice, commands, "EUR", 0).await;
     let mut token = String::new();
     for n in 1..COMMANDS {
         let deposit =

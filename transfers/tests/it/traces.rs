@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message;
 
-use crate::stack::{call, client, post_until_decided, System};
+use crate::stack::{call, client, funded_account, System};
 
 /// A span as received: its service, trace, name and the traces it links to.
 #[derive(Clone, Debug)]
@@ -96,10 +96,7 @@ async fn a_deposit_sent_with_a_traceparent_is_traced_through_the_commit_the_proj
     .await;
     let alice = client("alice", &["client"]);
     let (commands, queries) = (&system.commands.base, &system.queries.base);
-    let body = serde_json::json!({ "currency": "EUR" });
-    let (status, opened) = post_until_decided(&alice, &format!("{commands}/v1/accounts"), "open", &body).await;
-    assert_eq!(status, 201, "{opened}");
-    let id = opened["account_id"].as_str().expect("an account id").to_owned();
+    let id = funded_account(&alice, commands, "EUR", 0).await;
 
     let deposit_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let deposit = alice
