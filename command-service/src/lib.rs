@@ -14,8 +14,9 @@
 //! - [`config`] — flags with environment fallbacks.
 //! - [`directory`] — account currencies, transfer sources and statuses across partitions, `Prefer: wait`.
 //! - [`error`] — the crate's error and refusal types.
+//! - [`flight`] — a batch sent and not yet answered; answering its requests.
 //! - [`http`] — routes, extraction, forwarding, and the one mapping of errors to problem+json.
-//! - [`metrics`] — Prometheus metrics: HTTP by route, and the writers.
+//! - [`metrics`] — Prometheus metrics: HTTP by route, the writers and their partitions, the process.
 //! - [`ownership`] — each partition's life here: assigned, loaded, served, handed over.
 //! - [`partitions`] — the routing table: which partitions are served here, by which writer.
 //! - [`pending`] — the in-flight overlay the next batch is planned against.
@@ -32,6 +33,7 @@ pub mod cluster;
 pub mod config;
 pub mod directory;
 pub mod error;
+pub mod flight;
 pub mod http;
 pub mod metrics;
 pub mod ownership;

@@ -15,7 +15,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use events::Commit;
 use rdkafka::consumer::StreamConsumer;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -24,12 +23,13 @@ use uuid::Uuid;
 
 use crate::directory::Directory;
 use crate::error::{Error, Refusal};
+use crate::flight::{answer_all, oldest, InFlight};
 use crate::metrics::{PartitionGauges, WriterMetrics};
 use crate::partitions::Partitions;
 use crate::pending::{Pending, View};
-use crate::plan::{plan, Decision, Outcome, Plan, Reply, Request};
+use crate::plan::{plan, Plan, Reply, Request};
 use crate::recovery::Parked;
-use crate::send::{enqueue, Deliveries, DeliveryFailure, SharedProducer};
+use crate::send::{enqueue, DeliveryFailure, SharedProducer};
 use crate::snapshot::Snapshotter;
 use crate::state::PartitionState;
 use ledger_runtime::kafka;
@@ -42,38 +42,6 @@ pub struct WriterConfig {
     /// Batches in flight at once (at least 1).
     pub pipeline_depth: usize,
     pub metrics: Arc<WriterMetrics>,
-}
-
-/// A batch sent and not yet answered.
-struct InFlight {
-    requests: Vec<Request>,
-    decisions: Vec<Decision>,
-    commits: Vec<Commit>,
-    deliveries: Deliveries,
-    sent: Instant,
-}
-
-impl InFlight {
-    /// Answers the requests; `outcomes[i]` is the fate of `commits[i]`. With
-    /// `view_proven` false, refusals are not answered but handed back, to be
-    /// decided again on proven state.
-    fn answer(self, outcomes: Vec<Outcome>, view_proven: bool) -> Vec<Request> {
-        let mut again = Vec::new();
-        for (request, decision) in self.requests.into_iter().zip(self.decisions) {
-            let outcome = match decision {
-                Decision::Answer(outcome) => outcome,
-                Decision::Refuse(refusal) if view_proven => Err(refusal),
-                Decision::Refuse(_) => {
-                    again.push(request);
-                    continue;
-                }
-                Decision::Send(i) => outcomes[i].clone(),
-                Decision::Join(i) => outcomes[i].clone().map(|r| Reply { replayed: true, ..r }),
-            };
-            let _ = request.reply.send(outcome);
-        }
-        again
-    }
 }
 
 pub struct Writer {
@@ -348,17 +316,5 @@ impl Writer {
         }
         debug!(from, to = end, "resynced partition from the log");
         Ok(seen)
-    }
-}
-
-/// The delivery reports of the oldest batch in flight. Only polled when there is one.
-async fn oldest(in_flight: &mut VecDeque<InFlight>) -> Vec<Result<i64, DeliveryFailure>> {
-    let flight = in_flight.front_mut().expect("polled only with a batch in flight");
-    (&mut flight.deliveries).await
-}
-
-fn answer_all(batch: Vec<Request>, refusal: Refusal) {
-    for request in batch {
-        let _ = request.reply.send(Err(refusal.clone()));
     }
 }

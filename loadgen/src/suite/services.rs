@@ -1,0 +1,92 @@
+//! Starting the services a scenario measures, opening accounts, and the
+//! command load every command scenario sends.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use testkit::{free_port, wait_ready, Process, Stack};
+
+use super::load::MakeRequest;
+use crate::sibling;
+
+/// What every service a benchmark starts is given: the stack, a port, test auth, no rate limit.
+pub(crate) fn env(stack: &Stack, port: u16) -> Vec<(String, String)> {
+    vec![
+        ("KAFKA_BROKERS".into(), stack.broker.addr.clone()),
+        ("DATABASE_URL".into(), stack.db.url.clone()),
+        ("EVENTS_TOPIC".into(), stack.topic.clone()),
+        ("HTTP_ADDR".into(), format!("127.0.0.1:{port}")),
+        ("RUST_LOG".into(), "warn".into()),
+        ("JWT_SECRET".into(), ledger_runtime::TEST_JWT_SECRET.into()),
+        // Every bench client is one identity; the per-client limit would cap the run.
+        ("RATE_LIMIT_PER_SECOND".into(), "100000000".into()),
+        ("RATE_LIMIT_BURST".into(), "100000000".into()),
+        // A restarted command service waits this long for its predecessor's group session to expire.
+        ("SESSION_TIMEOUT_MS".into(), "3000".into()),
+    ]
+}
+
+pub(crate) async fn service(name: &str, stack: &Stack) -> anyhow::Result<(Process, String)> {
+    service_with(name, stack, Vec::new()).await
+}
+
+/// [`service`], with extra variables that override the stack's.
+pub(crate) async fn service_with(
+    name: &str,
+    stack: &Stack,
+    extra: Vec<(String, String)>,
+) -> anyhow::Result<(Process, String)> {
+    service_at(sibling(name)?, stack, extra).await
+}
+
+/// [`service_with`], for the binary at `bin`.
+pub(crate) async fn service_at(
+    bin: PathBuf,
+    stack: &Stack,
+    extra: Vec<(String, String)>,
+) -> anyhow::Result<(Process, String)> {
+    let port = free_port();
+    let mut vars = env(stack, port);
+    vars.extend(extra);
+    // A writers' group per topic: services on other topics of this broker are not members.
+    let topic = vars.iter().rev().find(|(k, _)| k == "EVENTS_TOPIC").map(|(_, v)| v.clone()).unwrap_or_default();
+    if !vars.iter().any(|(k, _)| k == "WRITERS_GROUP") {
+        vars.push(("WRITERS_GROUP".into(), format!("{topic}.writers")));
+    }
+    let mut process = Process::start(bin, vars);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&mut process, &format!("{base}/readyz")).await;
+    Ok((process, base))
+}
+
+pub(crate) fn http() -> anyhow::Result<reqwest::Client> {
+    let mut auth = reqwest::header::HeaderMap::new();
+    let token = testkit::token("bench", &["client", "analyst"]);
+    auth.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse()?);
+    Ok(reqwest::Client::builder().pool_max_idle_per_host(1024).default_headers(auth).build()?)
+}
+
+pub(crate) async fn open_accounts(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(n);
+    for chunk in 0..n.div_ceil(64) {
+        let opens = (0..64.min(n - chunk * 64)).map(|_| async {
+            let answer: Value =
+                http.post(format!("{base}/v1/accounts")).json(&json!({"currency": "EUR"})).send().await?.json().await?;
+            anyhow::Ok(answer["account_id"].as_str().unwrap_or_default().to_owned())
+        });
+        for id in futures::future::join_all(opens).await {
+            ids.push(id?);
+        }
+    }
+    Ok(ids)
+}
+
+pub(crate) fn commands(http: &reqwest::Client, base: &str, ids: &Arc<Vec<String>>) -> MakeRequest {
+    let (http, base, ids) = (http.clone(), base.to_owned(), ids.clone());
+    Arc::new(move |k| {
+        let id = &ids[(k >> 33) as usize % ids.len()];
+        let kind = if k % 4 == 0 { "withdrawals" } else { "deposits" };
+        http.post(format!("{base}/v1/accounts/{id}/{kind}")).json(&json!({"amount": (k >> 40) % 100 + 1}))
+    })
+}
