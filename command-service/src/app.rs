@@ -119,9 +119,15 @@ impl Application {
         info!(addr = %self.listener.local_addr()?, %url, partitions = self.partitions, "command service listening");
         // HTTP outlives the handover, so requests keep being forwarded to the new owners.
         let http_stop = CancellationToken::new();
-        let server =
-            axum::serve(self.listener, router(state)).with_graceful_shutdown(http_stop.clone().cancelled_owned());
-        let server = tokio::spawn(async move { server.await });
+        let connections = Arc::clone(&state.metrics.connections);
+        let server = ledger_runtime::serve::serve(
+            self.listener,
+            router(state),
+            self.config.serve.clone(),
+            connections,
+            http_stop.clone(),
+        );
+        let server = tokio::spawn(server);
 
         let registry_stop = CancellationToken::new();
         let publisher = tokio::spawn(Arc::clone(&registry).run(Arc::clone(&partitions), registry_stop.clone()));

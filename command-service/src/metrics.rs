@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use ledger_runtime::conn_metrics::ConnMetrics;
 use ledger_runtime::http_metrics::{self, HttpMetrics};
 use ledger_runtime::rate_limit::RateLimit;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -119,6 +120,7 @@ pub struct Metrics {
     registry: Registry,
     pub http: Arc<HttpMetrics>,
     pub writers: Arc<WriterMetrics>,
+    pub connections: Arc<ConnMetrics>,
     owned: Gauge,
 }
 
@@ -127,6 +129,7 @@ impl Metrics {
         let mut registry = Registry::default();
         let http = HttpMetrics::register(&mut registry);
         ledger_runtime::process_metrics::register(&mut registry);
+        let connections = ConnMetrics::register(&mut registry);
         registry.register("ledger_rate_limited", "Requests answered 429 rate_limited", rate_limit.refused().clone());
         let w = Arc::new(WriterMetrics::new());
         let r = &mut registry;
@@ -156,7 +159,7 @@ impl Metrics {
         r.register("ledger_writer_snapshot_age_seconds", help, w.snapshot_age.clone());
         let owned = Gauge::default();
         r.register("ledger_writer_partitions_owned", "Partitions served by this instance", owned.clone());
-        Self { registry, http, writers: w, owned }
+        Self { registry, http, writers: w, connections, owned }
     }
 
     /// The exposition text; `owned` is how many partitions are served here now.

@@ -84,8 +84,14 @@ impl Application {
             render: Arc::new(move || render.render()),
             auth: self.auth.clone(),
         });
-        let server = axum::serve(self.listener, ops).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let server = tokio::spawn(async move { server.await });
+        let server = ledger_runtime::serve::serve(
+            self.listener,
+            ops,
+            self.config.serve.clone(),
+            Arc::clone(&metrics.connections),
+            shutdown.clone(),
+        );
+        let server = tokio::spawn(server);
         let result = worker.run(shutdown.clone()).await;
         shutdown.cancel();
         let _ = server.await;

@@ -39,6 +39,9 @@ pub struct Config {
     /// Bearer tokens for `/metrics` (role `ops`).
     #[command(flatten)]
     pub auth: ledger_runtime::auth::AuthArgs,
+    /// Timeouts and the connection limit of the HTTP listener.
+    #[command(flatten)]
+    pub serve: ledger_runtime::serve::ServeArgs,
     /// Log format: text for people, json for machines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub errors: Family<Labels, Counter>,
     /// One batch's transaction: fold, every read model, the checkpoints.
     pub apply_seconds: Family<ProjectionLabels, Histogram, fn() -> Histogram>,
+    /// The ops listener's connections.
+    pub connections: std::sync::Arc<ledger_runtime::conn_metrics::ConnMetrics>,
 }
 
 impl Metrics {
@@ -50,7 +52,9 @@ impl Metrics {
             events: Family::default(),
             errors: Family::default(),
             apply_seconds: Family::new_with_constructor(apply_histogram as fn() -> Histogram),
+            connections: Default::default(),
         };
+        m.connections = ledger_runtime::conn_metrics::ConnMetrics::register(&mut m.registry);
         ledger_runtime::process_metrics::register(&mut m.registry);
         let r = &mut m.registry;
         r.register("ledger_projection_checkpoint_offset", "Next offset to apply", m.checkpoint.clone());

@@ -129,7 +129,9 @@ impl Application {
             );
         }
         info!(addr = %self.listener.local_addr()?, "query service listening");
-        axum::serve(self.listener, router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+        let connections = std::sync::Arc::clone(&state.metrics.connections);
+        ledger_runtime::serve::serve(self.listener, router(state), self.config.serve.clone(), connections, shutdown)
+            .await?;
         info!("query service stopped");
         Ok(())
     }

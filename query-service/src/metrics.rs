@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use ledger_runtime::conn_metrics::ConnMetrics;
 use ledger_runtime::http_metrics::{self, HttpMetrics};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -22,6 +23,7 @@ struct PoolLabels {
 pub struct Metrics {
     registry: Registry,
     pub http: Arc<HttpMetrics>,
+    pub connections: Arc<ConnMetrics>,
     /// How long reads with a consistency token waited (answered or not).
     pub consistency_wait: Histogram,
     /// Reads answered `504 not_yet_consistent`.
@@ -36,6 +38,7 @@ impl Metrics {
         let mut registry = Registry::default();
         let http = HttpMetrics::register(&mut registry);
         ledger_runtime::process_metrics::register(&mut registry);
+        let connections = ConnMetrics::register(&mut registry);
         let consistency_wait = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let (not_yet_consistent, read_lag, pool) = (Counter::default(), Gauge::default(), Family::default());
         registry.register(
@@ -54,7 +57,7 @@ impl Metrics {
             read_lag.clone(),
         );
         registry.register("ledger_db_pool_connections", "Database pool connections by state", pool.clone());
-        Self { registry, http, consistency_wait, not_yet_consistent, read_lag, pool }
+        Self { registry, http, connections, consistency_wait, not_yet_consistent, read_lag, pool }
     }
 
     /// The exposition text, with the pool as it stands now.

@@ -13,12 +13,15 @@
 //! - [`kafka`] — producer, topic creation, watermarks, reading partition ranges.
 //! - [`ops`] — a worker's `/healthz`, `/readyz` and `/metrics`.
 //! - [`http_metrics`] — requests and latency by route, for every HTTP service.
+//! - [`serve`] — serving HTTP with timeouts and a connection limit (hostile clients).
+//! - [`conn_metrics`] — open, refused and evicted connections, timeouts by kind.
 //! - [`auth`] — bearer JWTs checked in one layer; principals and roles.
 //! - [`rate_limit`] — the per-client command rate limit.
 //! - [`retry`] — waiting for a broker or database that is not there yet.
 //! - [`secret`] — configuration secrets that never print.
 
 pub mod auth;
+pub mod conn_metrics;
 pub mod http_metrics;
 pub mod kafka;
 pub mod ops;
@@ -27,6 +30,7 @@ pub mod process_metrics;
 pub mod rate_limit;
 pub mod retry;
 pub mod secret;
+pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
 pub mod trace;

@@ -61,8 +61,14 @@ impl Application {
             render: Arc::new(move || render.render()),
             auth: self.auth,
         });
-        let server = axum::serve(self.listener, ops).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let server = tokio::spawn(async move { server.await });
+        let server = ledger_runtime::serve::serve(
+            self.listener,
+            ops,
+            self.config.serve.clone(),
+            Arc::clone(&self.metrics.connections),
+            shutdown.clone(),
+        );
+        let server = tokio::spawn(server);
         info!(%addr, group = %self.config.group, command_url = %self.config.command_url, "transfer driver starting");
         let result = if wait_for_topic(&self.config, &shutdown).await {
             let checkpoints = Checkpoints::default();

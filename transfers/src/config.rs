@@ -42,6 +42,9 @@ pub struct Config {
     /// tokens (role `ops`); `JWT_PUBLIC_KEY` only checks them.
     #[command(flatten)]
     pub auth: ledger_runtime::auth::AuthArgs,
+    /// Timeouts and the connection limit of the HTTP listener.
+    #[command(flatten)]
+    pub serve: ledger_runtime::serve::ServeArgs,
     /// Log format: text for people, json for machines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -29,12 +29,15 @@ pub struct Metrics {
     pub in_flight: Gauge,
     /// Steps waiting for a free slot.
     pub queued: Gauge,
+    /// The ops listener's connections.
+    pub connections: std::sync::Arc<ledger_runtime::conn_metrics::ConnMetrics>,
 }
 
 impl Metrics {
     pub fn new() -> Self {
         let mut m = Metrics::default();
         ledger_runtime::process_metrics::register(&mut m.registry);
+        m.connections = ledger_runtime::conn_metrics::ConnMetrics::register(&mut m.registry);
         let r = &mut m.registry;
         r.register("ledger_transfers_steps_sent", "Calls made to the command service", m.sent.clone());
         r.register("ledger_transfers_steps_done", "Steps finished", m.done.clone());

@@ -10,6 +10,17 @@ pub struct Service {
 
 impl Service {
     pub fn start(broker: &Broker, db: &Database, topic: &str, env: &[(&str, &str)]) -> Service {
+        Service::start_with_fd_limit(broker, db, topic, env, None)
+    }
+
+    /// [`Service::start`], with the open-file limit (soft and hard) set to `nofile` by `prlimit`.
+    pub fn start_with_fd_limit(
+        broker: &Broker,
+        db: &Database,
+        topic: &str,
+        env: &[(&str, &str)],
+        nofile: Option<u32>,
+    ) -> Service {
         let port = free_port();
         let mut vars: Vec<(String, String)> = vec![
             ("KAFKA_BROKERS".into(), broker.addr.clone()),
@@ -22,7 +33,13 @@ impl Service {
             ("SESSION_TIMEOUT_MS".into(), "3000".into()),
         ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let process = Process::start(env!("CARGO_BIN_EXE_command-service"), vars);
+        let bin = env!("CARGO_BIN_EXE_command-service");
+        let process = match nofile {
+            None => Process::start(bin, vars),
+            Some(n) => {
+                Process::start_with_args("prlimit", vec![format!("--nofile={n}:{n}"), "--".into(), bin.into()], vars)
+            }
+        };
         Service { process, base: format!("http://127.0.0.1:{port}") }
     }
 
@@ -38,6 +55,11 @@ impl Service {
 
     pub fn restart(&mut self) {
         self.process.restart();
+    }
+
+    /// The process's log file.
+    pub fn log(&self) -> &std::path::Path {
+        &self.process.log
     }
 
     pub fn pid(&self) -> Option<u32> {

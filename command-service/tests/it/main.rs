@@ -7,6 +7,7 @@ mod cluster_load;
 mod crash;
 mod fuzz;
 mod harness;
+mod hostile;
 mod idempotency;
 mod metrics;
 mod snapshot;

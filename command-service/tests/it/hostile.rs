@@ -1,0 +1,161 @@
+//! Hostile connections against the real binary, its open-file limit lowered to
+//! 1 024 (soft and hard, by `prlimit`): slow request heads, slow bodies, and
+//! thousands of idle keep-alive connections. Fresh clients are still answered,
+//! the hostile connections are closed by the server, descriptors never run out.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use testkit::Stack;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, Instant};
+
+use crate::harness::Service;
+
+const NOFILE: u32 = 1024;
+const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+const BODY_TIMEOUT: Duration = Duration::from_secs(2);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
+
+async fn limited_service(stack: &Stack) -> Service {
+    // This test process holds thousands of sockets itself.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let env = [
+        ("HEADER_READ_TIMEOUT_MS", "2000"),
+        ("BODY_READ_TIMEOUT_MS", "2000"),
+        ("IDLE_TIMEOUT_MS", "3000"),
+        ("RUST_LOG", "info,rdkafka=warn"),
+    ];
+    let mut service = Service::start_with_fd_limit(&stack.broker, &stack.db, &stack.topic, &env, Some(NOFILE));
+    service.ready().await;
+    service
+}
+
+fn addr(service: &Service) -> String {
+    service.base.trim_start_matches("http://").to_owned()
+}
+
+/// `n` connections, each having written `prefix`, with the time it was written.
+async fn connections(service: &Service, n: usize, prefix: &str) -> Vec<(TcpStream, Instant)> {
+    let mut streams = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut stream = TcpStream::connect(addr(service)).await.expect("connect");
+        // The server may already have closed it (at the limit): that is its right.
+        let _ = stream.write_all(prefix.as_bytes()).await;
+        streams.push((stream, Instant::now()));
+    }
+    streams
+}
+
+/// A new client, on a new connection, opens an account: answered in time, with 201.
+async fn fresh_client_is_answered(service: &Service) {
+    let client =
+        reqwest::Client::builder().pool_max_idle_per_host(0).timeout(Duration::from_secs(1)).build().expect("client");
+    let token = testkit::token("fresh", &["client"]);
+    let answer = client
+        .post(format!("{}/v1/accounts", service.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "currency": "EUR" }))
+        .send()
+        .await
+        .expect("a fresh client is answered within 1 s");
+    assert_eq!(answer.status(), 201);
+}
+
+/// Whether the server closes `stream` (end of stream or reset, after any answer) before `deadline`.
+async fn closed_by(mut stream: impl AsyncReadExt + Unpin, deadline: Instant) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match timeout(deadline.saturating_duration_since(Instant::now()), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// How many of `streams` the server has not closed within `grace` of their opening.
+async fn still_open<R: AsyncReadExt + Unpin>(streams: Vec<(R, Instant)>, grace: Duration) -> usize {
+    let closing = streams.into_iter().map(|(stream, opened)| closed_by(stream, opened + grace));
+    join_all(closing).await.into_iter().filter(|closed| !closed).count()
+}
+
+async fn metrics(service: &Service) -> String {
+    let ops = testkit::client("ops", &["ops"]);
+    ops.get(format!("{}/metrics", service.base)).send().await.expect("metrics").text().await.expect("text")
+}
+
+fn no_fd_exhaustion(service: &Service) {
+    let log = std::fs::read_to_string(service.log()).unwrap_or_default();
+    assert!(!log.contains("Too many open files"), "see {}", service.log().display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_never_finish_their_headers_neither_lock_out_others_nor_stay_open() {
+    let stack = Stack::new().await;
+    let service = limited_service(&stack).await;
+    let slow = connections(&service, 1_100, "POST /v1/accounts HTTP/1.1\r\nHost: x\r\n").await;
+    fresh_client_is_answered(&service).await;
+    let open = still_open(slow, HEADER_TIMEOUT + Duration::from_secs(1)).await;
+    assert_eq!(open, 0, "connections still open past the header timeout plus 1 s");
+    fresh_client_is_answered(&service).await;
+    let text = metrics(&service).await;
+    assert!(text.contains("ledger_http_timeouts_total{kind=\"Header\"}"), "{text}");
+    no_fd_exhaustion(&service);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_trickled_a_byte_a_second_are_cut_off_with_408_and_others_are_still_served() {
+    let stack = Stack::new().await;
+    let service = limited_service(&stack).await;
+    let head = "POST /v1/accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+    let (readers, mut writers): (Vec<_>, Vec<_>) = connections(&service, 1_100, head)
+        .await
+        .into_iter()
+        .map(|(stream, opened)| {
+            let (reader, writer) = stream.into_split();
+            ((reader, opened), writer)
+        })
+        .unzip();
+    // Every one of them sends one byte of its body a second, until the server closes it.
+    let trickling = tokio::spawn(async move {
+        for _ in 0..5 {
+            for writer in &mut writers {
+                let _ = writer.write_all(b" ").await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    fresh_client_is_answered(&service).await;
+    let open = still_open(readers, BODY_TIMEOUT + Duration::from_secs(1)).await;
+    assert_eq!(open, 0, "trickled bodies still open past the body timeout plus 1 s");
+    trickling.abort();
+    fresh_client_is_answered(&service).await;
+    let text = metrics(&service).await;
+    assert!(text.contains("ledger_http_timeouts_total{kind=\"Body\"}"), "{text}");
+    no_fd_exhaustion(&service);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_idle_keep_alive_connections_are_closed_and_never_exhaust_descriptors() {
+    let stack = Stack::new().await;
+    let service = limited_service(&stack).await;
+    let mut idle = Vec::with_capacity(5_000);
+    for _ in 0..5_000 {
+        let mut stream = TcpStream::connect(addr(&service)).await.expect("connect");
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let mut buf = [0u8; 256];
+        let answered = timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+        assert!(matches!(answered, Ok(Ok(n)) if n > 0), "a keep-alive request went unanswered");
+        idle.push((stream, Instant::now()));
+    }
+    fresh_client_is_answered(&service).await;
+    let open = still_open(idle, IDLE_TIMEOUT + Duration::from_secs(1)).await;
+    assert_eq!(open, 0, "idle connections still open past the idle timeout plus 1 s");
+    fresh_client_is_answered(&service).await;
+    let text = metrics(&service).await;
+    assert!(text.contains("ledger_http_connections_evicted_total"), "{text}");
+    assert!(text.contains("ledger_http_timeouts_total{kind=\"Idle\"}"), "{text}");
+    no_fd_exhaustion(&service);
+}
