@@ -88,6 +88,10 @@ known_metrics=(
   process_cpu_seconds_total process_resident_memory_bytes
   process_virtual_memory_bytes process_open_fds process_max_fds
   process_start_time_seconds
+  # every HTTP listener (runtime::serve)
+  ledger_http_connections_open ledger_http_connections_accepted_total
+  ledger_http_connections_refused_total ledger_http_connections_evicted_total
+  ledger_http_timeouts_total
 )
 # Histograms: only <name>_bucket, <name>_sum and <name>_count exist.
 known_histograms=(
