@@ -159,3 +159,44 @@ async fn thousands_of_idle_keep_alive_connections_are_closed_and_never_exhaust_d
     assert!(text.contains("ledger_http_timeouts_total{kind=\"Idle\"}"), "{text}");
     no_fd_exhaustion(&service);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_connection_is_busy_health_checks_are_answered_and_commands_are_told_to_retry() {
+    let stack = Stack::new().await;
+    let mut service = Service::start(&stack.broker, &stack.db, &stack.topic, &[("MAX_CONNECTIONS", "2")]);
+    service.ready().await;
+    let api = crate::client::Api::new(&service.base);
+    let (from, to) = (api.open("EUR", 0).await, api.open("EUR", 0).await);
+    assert_eq!(api.money(from, "deposits", 100).await.status, 200);
+    let fresh = || reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+    // Two transfers that wait for a credit no driver will make: both connections busy for 5 s.
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            let request = fresh()
+                .post(format!("{}/v1/transfers", service.base))
+                .bearer_auth(testkit::token("tester", &["client"]))
+                .header("prefer", "wait=5")
+                .json(&serde_json::json!({ "from": from, "to": to, "amount": 1 }));
+            tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+
+    let ready = fresh().get(format!("{}/readyz", service.base)).send().await.expect("readyz is answered");
+    assert_eq!(ready.status(), 200);
+    let refused = fresh()
+        .post(format!("{}/v1/accounts", service.base))
+        .bearer_auth(testkit::token("tester", &["client"]))
+        .json(&serde_json::json!({ "currency": "EUR" }))
+        .send()
+        .await
+        .expect("a command is answered");
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.expect("problem+json");
+    assert_eq!(body["code"], "overloaded", "{body}");
+    for request in busy {
+        let status = request.await.expect("task").expect("the busy requests are answered");
+        assert!((200..300).contains(&status), "{status}");
+    }
+}
