@@ -101,6 +101,8 @@ pub struct FixedRate {
     pub service: Histogram<u64>,
     /// From a 2xx to the read that shows it (sampled), if probed.
     pub lag: Histogram<u64>,
+    /// Probes that never saw their write (timed out, or answered other than 2xx).
+    pub probe_failures: u64,
 }
 
 /// After a 2xx with this body, a probe returns how long until the write is
@@ -124,6 +126,7 @@ pub async fn fixed_rate_checked(
 ) -> FixedRate {
     let hists = Arc::new(Mutex::new((histogram(), histogram(), histogram())));
     let errors = Arc::new(AtomicU64::new(0));
+    let probe_failures = Arc::new(AtomicU64::new(0));
     let in_flight = Arc::new(Semaphore::new(1024));
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let started = tokio::time::Instant::now();
@@ -138,6 +141,7 @@ pub async fn fixed_rate_checked(
         let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
         let (hists, errors, make, probe, check) =
             (hists.clone(), errors.clone(), make.clone(), probe.clone(), check.clone());
+        let probe_failures = probe_failures.clone();
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
             let result = send(make(i), check.as_ref()).await;
@@ -146,7 +150,13 @@ pub async fn fixed_rate_checked(
             match result {
                 Ok(body) => {
                     let lag = match probe {
-                        Some((every, probe)) if i % every == 0 => probe(body).await,
+                        Some((every, probe)) if i % every == 0 => {
+                            let lag = probe(body).await;
+                            if lag.is_none() {
+                                probe_failures.fetch_add(1, Ordering::Relaxed);
+                            }
+                            lag
+                        }
                         _ => None,
                     };
                     let mut h = hists.lock().await;
@@ -168,5 +178,6 @@ pub async fn fixed_rate_checked(
     let seconds = started.elapsed().as_secs_f64();
     let (scheduled, service, lag) =
         std::mem::replace(&mut *hists.lock().await, (histogram(), histogram(), histogram()));
-    FixedRate { scheduled: Outcome { hist: scheduled, errors: errors.load(Ordering::Relaxed), seconds }, service, lag }
+    let scheduled = Outcome { hist: scheduled, errors: errors.load(Ordering::Relaxed), seconds };
+    FixedRate { scheduled, service, lag, probe_failures: probe_failures.load(Ordering::Relaxed) }
 }

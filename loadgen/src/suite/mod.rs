@@ -157,7 +157,8 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
         })
     };
     let fixed = load::fixed_rate(rate, plan.secs, commands(&http, &cmd, &ids), Some((10, probe))).await;
-    let lag = Outcome { hist: fixed.lag, errors: 0, seconds: fixed.scheduled.seconds };
+    // A probe that never saw its write is an error of this row, not a missing sample.
+    let lag = Outcome { hist: fixed.lag, errors: fixed.probe_failures, seconds: fixed.scheduled.seconds };
     let mut row =
         Row::new("3. command → read model lag at 50% of peak", format!("{} samples", lag.hist.len())).latencies(&lag);
     row.note = format!(
