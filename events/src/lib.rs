@@ -18,6 +18,7 @@
 //! - [`fold`] — the fold rule (accepted or rejected) and a fold over accounts.
 //! - [`ledger`] — money across accounts: each event's effect on the totals, a transfer's status.
 //! - [`partition`] — Kafka-compatible murmur2 partitioning.
+//! - [`personal`] — personal fields sealed per data subject (crypto-shredding); pure, keys from the caller.
 //! - [`position`] — log positions and the opaque consistency token.
 //! - [`transfer`] — transfer legs between accounts: their events, `decide` and `apply`.
 //! - [`upcast`] — old event schema versions read as the current one.
@@ -29,6 +30,7 @@ pub mod error;
 pub mod fold;
 pub mod ledger;
 pub mod partition;
+pub mod personal;
 pub mod position;
 pub mod transfer;
 pub mod upcast;
