@@ -10,6 +10,7 @@
 //! - [`process_metrics`] — CPU, memory, file descriptors and start time of the process.
 //! - [`shutdown`] — the one graceful-shutdown signal every loop takes.
 //! - [`problem`] — `application/problem+json` responses.
+//! - [`keys`] — data keys of data subjects (crypto-shredding): sealed by the KEK, cached, erased.
 //! - [`kafka`] — producer, topic creation, watermarks, reading partition ranges.
 //! - [`ops`] — a worker's `/healthz`, `/readyz` and `/metrics`.
 //! - [`http_metrics`] — requests and latency by route, for every HTTP service.
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod conn_metrics;
 pub mod http_metrics;
 pub mod kafka;
+pub mod keys;
 pub mod ops;
 pub mod problem;
 pub mod process_metrics;
