@@ -154,6 +154,27 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     bin
 }
 
+const TEST_DB_PREFIX: &str = "ledger_test_";
+/// Test databases older than this were left by an interrupted run.
+const LEFTOVER_AFTER_SECS: u64 = 24 * 3600;
+
+/// Drops the test databases an interrupted run left (older than a day, by
+/// the time in their names; older names without one are left alone).
+async fn drop_leftovers(conn: &mut PgConnection, now: u64) {
+    let pattern = format!("{TEST_DB_PREFIX}%");
+    let names: Vec<(String,)> = sqlx::query_as("select datname from pg_database where datname like $1")
+        .bind(pattern)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default();
+    for (name,) in names {
+        let created = name.strip_prefix(TEST_DB_PREFIX).and_then(|rest| rest.split('_').next()?.parse::<u64>().ok());
+        if created.is_some_and(|at| now.saturating_sub(at) > LEFTOVER_AFTER_SECS) {
+            let _ = conn.execute(format!("drop database if exists {name} with (force)").as_str()).await;
+        }
+    }
+}
+
 /// A fresh, uniquely named database, dropped at the end of the test.
 pub struct Database {
     pub url: String,
@@ -165,10 +186,14 @@ impl Database {
     pub async fn fresh() -> Database {
         let admin_url = std::env::var("TEST_DATABASE_ADMIN_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("ledger_test_{}", Uuid::new_v4().simple());
+        // The creation time is in the name: a run killed before its drops ran
+        // (Ctrl-C, kill -9) leaves databases that the next run can tell are old.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let name = format!("{TEST_DB_PREFIX}{now}_{}", Uuid::new_v4().simple());
         let mut conn = PgConnection::connect(&admin_url)
             .await
             .unwrap_or_else(|e| panic!("cannot reach Postgres at {admin_url} ({e}): {POSTGRES_HINT}"));
+        drop_leftovers(&mut conn, now).await;
         conn.execute(format!("create database {name}").as_str()).await.expect("create test database");
         let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("admin url has a database").0);
         Database { url, name, admin_url }
