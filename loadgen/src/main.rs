@@ -90,9 +90,12 @@ enum Bench {
         /// Run only this scenario (its rows and targets; the others are "not measured").
         #[arg(long, value_enum)]
         only: Option<suite::Only>,
-        /// Where results.md and results.json go.
+        /// Where results.md and results.json go (a directory per mode with `both`).
         #[arg(long, default_value = "target/bench")]
         out: PathBuf,
+        /// The broker's storage: memory, durable (sqlite) or both in turn.
+        #[arg(long, value_enum, default_value = "both")]
+        broker: suite::BrokerMode,
     },
     /// Peak memory (RSS) of `ledgerctl export` at each topic size.
     Export {
@@ -248,7 +251,7 @@ async fn main() -> anyhow::Result<()> {
             analysts::replay(accounts, deposits, readers, &projectors).await
         }
         Bench::Export { events, accounts } => analysts::export(&events, accounts).await,
-        Bench::Suite { quick, only, out } => suite::run(quick, only, out).await,
+        Bench::Suite { quick, only, out, broker } => suite::run_modes(quick, only, out, broker).await,
         Bench::Commands { accounts, clients, seconds } => commands::run(accounts, &clients, seconds).await,
     }
 }

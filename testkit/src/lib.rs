@@ -328,11 +328,12 @@ pub struct Stack {
 
 impl Stack {
     pub async fn new() -> Stack {
-        Stack {
-            broker: Broker::start(),
-            db: Database::fresh().await,
-            topic: format!("ledger.events.{}", Uuid::new_v4().simple()),
-        }
+        Stack::on(Broker::start()).await
+    }
+
+    /// A stack on `broker` (e.g. [`Broker::durable`]).
+    pub async fn on(broker: Broker) -> Stack {
+        Stack { broker, db: Database::fresh().await, topic: format!("ledger.events.{}", Uuid::new_v4().simple()) }
     }
 
     /// Reads the whole topic and folds it with the fold rule, as any reader would.

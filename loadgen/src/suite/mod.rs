@@ -58,6 +58,44 @@ pub enum Only {
     Tracing,
 }
 
+/// Which storage the suite's broker keeps the log in.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BrokerMode {
+    /// Nisshi's memory storage: fast, lost when the broker dies.
+    Memory,
+    /// Nisshi's sqlite storage: survives a kill -9, as a real deployment must.
+    Durable,
+    /// Both, one after the other: `<out>/memory` and `<out>/durable`.
+    Both,
+}
+
+static DURABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this run's brokers are durable.
+pub(crate) fn durable() -> bool {
+    DURABLE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A broker, database and topic in this run's broker mode.
+async fn new_stack() -> Stack {
+    Stack::on(if durable() { testkit::Broker::durable() } else { testkit::Broker::start() }).await
+}
+
+/// Runs the suite in each broker mode of `broker`.
+pub async fn run_modes(quick: bool, only: Option<Only>, out: PathBuf, broker: BrokerMode) -> anyhow::Result<()> {
+    let modes: &[(bool, &str)] = match broker {
+        BrokerMode::Memory => &[(false, "")],
+        BrokerMode::Durable => &[(true, "")],
+        BrokerMode::Both => &[(false, "memory"), (true, "durable")],
+    };
+    for &(durable, sub) in modes {
+        DURABLE.store(durable, std::sync::atomic::Ordering::Relaxed);
+        eprintln!("broker: {}", sys::broker());
+        run(quick, only, if sub.is_empty() { out.clone() } else { out.join(sub) }).await?;
+    }
+    Ok(())
+}
+
 pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Result<()> {
     let plan = if quick {
         Plan {
@@ -79,7 +117,7 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
         }
     };
     let started = Instant::now();
-    let stack = Stack::new().await;
+    let stack = new_stack().await;
     match only {
         Some(Only::Transfers) => {
             let mut rows = transfers::scenario(&stack, &http()?, plan.accounts, plan.secs).await?;
@@ -229,7 +267,7 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
 
     // 4 and 5. Projection fold (1 and 2 workers) and replay on a pre-filled topic, against direct SQL.
     let events = plan.fold_accounts as u64 * (plan.fold_deposits + 1);
-    let fold_stack = Stack::new().await;
+    let fold_stack = new_stack().await;
     prefill(&fold_stack.broker.addr, &fold_stack.topic, plan.fold_accounts, plan.fold_deposits, 0).await;
     let batches = ceilings::folded_batches(&fold_stack.broker.addr, &fold_stack.topic, 2000).await?;
     let direct_db = Database::fresh().await;

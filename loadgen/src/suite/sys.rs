@@ -24,7 +24,8 @@ pub fn machine() -> String {
 }
 
 pub fn broker() -> String {
-    format!("{} (memory storage)", first_line("nisshi", &["--version"]))
+    let storage = if super::durable() { "sqlite storage, durable" } else { "memory storage" };
+    format!("{} ({storage})", first_line("nisshi", &["--version"]))
 }
 
 pub fn revision() -> String {
