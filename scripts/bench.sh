@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark command. Builds release binaries, then runs one benchmark of
 # `loadgen` (see `loadgen --help`). Starts its own broker and database.
-#   scripts/bench.sh suite [--quick]         # every path against its ceiling; target/bench/results.{md,json}
+#   scripts/bench.sh suite [--quick]         # every path against its ceiling, memory then durable broker; target/bench/{memory,durable}/results.{md,json}
+#   scripts/bench.sh suite --broker durable  # one broker mode only (memory | durable | both)
 #   scripts/bench.sh suite --only cluster    # scenario 9 alone: 1/2/3 command services, failover, handover
 #   scripts/bench.sh suite --only tracing    # scenario 10 alone: commands with trace export off and on (BASELINE_COMMAND_SERVICE=bin adds a baseline)
 #   scripts/bench.sh fold --workers 1        # projection fold rate, 200k events
@@ -19,5 +20,5 @@ if [ "${1:-}" = bank ]; then
   BANK_SECONDS=${2:-600} exec cargo nextest run -p transfers --test it --no-capture -E 'test(money_is_conserved)'
 fi
 cargo build --release --quiet -p projections -p loadgen -p command-service -p query-service -p ledgerctl -p transfers
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); broker: nisshi $(nisshi --version | awk '{print $2}') memory; rev $(git rev-parse --short HEAD)"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); broker: nisshi $(nisshi --version | awk '{print $2}'); rev $(git rev-parse --short HEAD)"
 exec target/release/loadgen "$@"
