@@ -5,6 +5,7 @@
 //! - [`load`] — closed-loop and fixed-rate load with HDR histograms.
 //! - [`ceilings`] — raw producer, direct SQL, pgbench.
 //! - [`cluster`] — the write side on 1, 2 and 3 instances, forwarding, failover and handover.
+//! - [`minimal`] — the query path's second ceiling: a minimal axum + sqlx handler.
 //! - [`report`] — the table, the targets, results.md and results.json.
 //! - [`services`] — starting the services, opening accounts, the command load.
 //! - [`sys`] — machine, revision, process memory and CPU.
@@ -14,6 +15,7 @@
 mod ceilings;
 mod cluster;
 pub mod load;
+mod minimal;
 mod report;
 mod services;
 mod sys;
@@ -211,16 +213,31 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
     // 6. Query path against pgbench at the same client counts.
     let pgbench_db = Database::fresh().await;
     ceilings::pgbench_init(&pgbench_db.url)?;
+    let bare = minimal::serve(&stack.db.url).await?;
     for n in [16, 64] {
-        let (http, qry, ids) = (http.clone(), qry.clone(), ids.clone());
-        let make: MakeRequest =
-            Arc::new(move |k| http.get(format!("{qry}/v1/accounts/{}", ids[(k >> 33) as usize % ids.len()])));
-        let ours = load::closed(n, plan.secs, make).await;
+        let reads = |base: &str| -> MakeRequest {
+            let (http, base, ids) = (http.clone(), base.to_owned(), ids.clone());
+            Arc::new(move |k| http.get(format!("{base}/v1/accounts/{}", ids[(k >> 33) as usize % ids.len()])))
+        };
+        let ours = load::closed(n, plan.secs, reads(&qry)).await;
+        let minimal = load::closed(n, plan.secs, reads(&bare)).await;
         let tps = ceilings::pgbench(&pgbench_db.url, n, plan.secs.ceil() as u64)?;
         let mut row =
             Row::new(format!("6. GET /v1/accounts/{{id}}, {n} connections"), format!("{:.0} req/s", ours.rate()))
                 .latencies(&ours);
         (row.ceiling, row.ratio) = (format!("{tps:.0} tps pgbench -S -M prepared -c {n}"), ratio(ours.rate(), tps));
+        row.note = format!(
+            "{:.2} of the minimal handler below (our layers: JWT, ownership, ETag, lag header)",
+            ours.rate() / minimal.rate().max(1.0)
+        );
+        rows.push(row);
+        let mut row = Row::new(
+            format!("6. minimal axum + sqlx handler, same SELECT, {n} connections"),
+            format!("{:.0} req/s", minimal.rate()),
+        )
+        .latencies(&minimal);
+        (row.ceiling, row.ratio) = (format!("{tps:.0} tps pgbench"), ratio(minimal.rate(), tps));
+        row.note = "in the loadgen process; no auth, no ETag, no lag header: HTTP + JSON only".into();
         rows.push(row);
     }
 
