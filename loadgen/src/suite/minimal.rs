@@ -21,12 +21,13 @@ async fn account(State(pool): State<PgPool>, Path(id): Path<Uuid>) -> Response {
     }
 }
 
-/// Serves the minimal handler on a free port; returns its base URL.
-pub async fn serve(database_url: &str) -> anyhow::Result<String> {
+/// Serves the minimal handler on a free port; returns its base URL and its
+/// pool (close it when done: Postgres has a connection limit pgbench needs).
+pub async fn serve(database_url: &str) -> anyhow::Result<(String, PgPool)> {
     let pool = PgPoolOptions::new().max_connections(16).connect(database_url).await?;
-    let app = axum::Router::new().route("/v1/accounts/{id}", get(account)).with_state(pool);
+    let app = axum::Router::new().route("/v1/accounts/{id}", get(account)).with_state(pool.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(base)
+    Ok((base, pool))
 }

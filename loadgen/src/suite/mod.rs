@@ -213,15 +213,16 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
     // 6. Query path against pgbench at the same client counts.
     let pgbench_db = Database::fresh().await;
     ceilings::pgbench_init(&pgbench_db.url)?;
-    let bare = minimal::serve(&stack.db.url).await?;
     for n in [16, 64] {
         let reads = |base: &str| -> MakeRequest {
             let (http, base, ids) = (http.clone(), base.to_owned(), ids.clone());
             Arc::new(move |k| http.get(format!("{base}/v1/accounts/{}", ids[(k >> 33) as usize % ids.len()])))
         };
         let ours = load::closed(n, plan.secs, reads(&qry)).await;
-        let minimal = load::closed(n, plan.secs, reads(&bare)).await;
         let tps = ceilings::pgbench(&pgbench_db.url, n, plan.secs.ceil() as u64)?;
+        let (bare, bare_pool) = minimal::serve(&stack.db.url).await?;
+        let minimal = load::closed(n, plan.secs, reads(&bare)).await;
+        bare_pool.close().await;
         let mut row =
             Row::new(format!("6. GET /v1/accounts/{{id}}, {n} connections"), format!("{:.0} req/s", ours.rate()))
                 .latencies(&ours);
