@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -49,8 +49,9 @@ impl Connection {
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         // The header and idle timeouts are the reaper's (hyper's header timer also
-        // runs while a keep-alive connection waits, so it would be the idle timeout too).
-        builder.timer(TokioTimer::new()).header_read_timeout(None).keep_alive(!health_only);
+        // runs while a keep-alive connection waits, so it would be the idle timeout too);
+        // with hyper's off, it needs no timer.
+        builder.header_read_timeout(None).keep_alive(!health_only);
         let connection = builder.serve_connection(TokioIo::new(io), service);
         let mut connection = std::pin::pin!(connection);
         tokio::select! {

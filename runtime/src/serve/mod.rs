@@ -1,7 +1,8 @@
 //! Serving a router on a listener, defended against hostile connections.
 //!
 //! Every HTTP listener of every service goes through [`serve`]: HTTP/1.1 by
-//! hyper with a header read timeout; each request's body read whole within
+//! hyper; a request head must arrive within a timeout (kept by a reaper, from
+//! the connection's opening or a later request's first byte); each request's body read whole within
 //! a deadline (`408` after it, `413` past the size cap); each handler within
 //! an overall deadline (`503 request_timeout`); idle keep-alive connections
 //! closed after a timeout; and at most `MAX_CONNECTIONS` open connections.
@@ -46,18 +47,6 @@ pub struct ServeArgs {
     /// Open connections at most (lowered to fit the open-file limit).
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
-}
-
-impl Default for ServeArgs {
-    fn default() -> Self {
-        ServeArgs {
-            header_read_timeout_ms: 5_000,
-            idle_timeout_ms: 60_000,
-            body_read_timeout_ms: 10_000,
-            request_timeout_ms: 60_000,
-            max_connections: 10_000,
-        }
-    }
 }
 
 /// Connections beyond the limit that still answer `/healthz` and `/readyz`.
