@@ -141,6 +141,9 @@ impl Registry {
         let rows = store::live_instances(&self.pool, &self.topic, self.live_ms).await?;
         let instances: Vec<Instance> = rows
             .into_iter()
+            // Another instance id at this instance's own URL is its predecessor (killed and
+            // restarted on the same address): it serves nothing, whatever its row still says.
+            .filter(|r| r.instance_id == self.instance_id || r.url != self.url)
             .map(|r| Instance {
                 instance_id: r.instance_id,
                 url: r.url,
