@@ -17,6 +17,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::partitions::Partitions;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PartitionLabels {
     partition: String,
@@ -42,7 +44,6 @@ pub struct WriterMetrics {
     pub resync_rejected: Counter,
     in_flight: Family<PartitionLabels, Gauge>,
     next_offset: Family<PartitionLabels, Gauge>,
-    aggregates: Family<PartitionLabels, Gauge>,
     keys: Family<PartitionLabels, Gauge>,
     snapshot_offset: Family<PartitionLabels, Gauge>,
     snapshot_age: Family<PartitionLabels, Gauge<f64, AtomicU64>>,
@@ -53,7 +54,6 @@ pub struct WriterMetrics {
 pub struct PartitionGauges {
     pub in_flight: Gauge,
     pub next_offset: Gauge,
-    pub aggregates: Gauge,
     pub keys: Gauge,
 }
 
@@ -68,7 +68,6 @@ impl WriterMetrics {
             resync_rejected: Counter::default(),
             in_flight: Family::default(),
             next_offset: Family::default(),
-            aggregates: Family::default(),
             keys: Family::default(),
             snapshot_offset: Family::default(),
             snapshot_age: Family::default(),
@@ -82,7 +81,6 @@ impl WriterMetrics {
         PartitionGauges {
             in_flight: self.in_flight.get_or_create(&l).clone(),
             next_offset: self.next_offset.get_or_create(&l).clone(),
-            aggregates: self.aggregates.get_or_create(&l).clone(),
             keys: self.keys.get_or_create(&l).clone(),
         }
     }
@@ -101,7 +99,7 @@ impl WriterMetrics {
     /// `partition` is no longer served here: its series go away.
     pub fn forget(&self, partition: i32) {
         let l = labels(partition);
-        for family in [&self.in_flight, &self.next_offset, &self.aggregates, &self.keys, &self.snapshot_offset] {
+        for family in [&self.in_flight, &self.next_offset, &self.keys, &self.snapshot_offset] {
             family.remove(&l);
         }
         self.snapshot_age.remove(&l);
@@ -122,6 +120,8 @@ pub struct Metrics {
     pub writers: Arc<WriterMetrics>,
     pub connections: Arc<ConnMetrics>,
     owned: Gauge,
+    /// Read from the routing table at each scrape.
+    aggregates: Family<PartitionLabels, Gauge>,
 }
 
 impl Metrics {
@@ -148,7 +148,8 @@ impl Metrics {
             "Next offset of the partition as the writer has folded it",
             w.next_offset.clone(),
         );
-        r.register("ledger_writer_aggregates", "Accounts held in memory", w.aggregates.clone());
+        let aggregates = Family::default();
+        r.register("ledger_writer_aggregates", "Accounts held in memory", aggregates.clone());
         r.register("ledger_writer_idempotency_keys", "Idempotency keys held in memory", w.keys.clone());
         r.register(
             "ledger_writer_snapshot_offset",
@@ -159,12 +160,17 @@ impl Metrics {
         r.register("ledger_writer_snapshot_age_seconds", help, w.snapshot_age.clone());
         let owned = Gauge::default();
         r.register("ledger_writer_partitions_owned", "Partitions served by this instance", owned.clone());
-        Self { registry, http, writers: w, connections, owned }
+        Self { registry, http, writers: w, connections, owned, aggregates }
     }
 
-    /// The exposition text; `owned` is how many partitions are served here now.
-    pub fn render(&self, owned: usize) -> String {
-        self.owned.set(owned as i64);
+    /// The exposition text, with the partitions served here as they stand now.
+    pub fn render(&self, partitions: &Partitions) -> String {
+        let owned = partitions.owned();
+        self.owned.set(owned.len() as i64);
+        self.aggregates.clear();
+        for partition in owned {
+            self.aggregates.get_or_create(&labels(partition)).set(partitions.aggregates_of(partition) as i64);
+        }
         self.writers.refresh_snapshot_ages();
         http_metrics::render(&self.registry)
     }

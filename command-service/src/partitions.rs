@@ -94,6 +94,11 @@ impl Partitions {
         }
     }
 
+    /// Accounts held for `partition` (0 unless it is served here).
+    pub fn aggregates_of(&self, partition: i32) -> usize {
+        self.aggregates.get(partition as usize).map_or(0, |a| a.load(Ordering::Relaxed))
+    }
+
     pub fn aggregates(&self) -> usize {
         self.aggregates.iter().map(|a| a.load(Ordering::Relaxed)).sum()
     }

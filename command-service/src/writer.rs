@@ -207,7 +207,6 @@ impl Writer {
         self.partitions.set_aggregates(state.partition, state.entries.len());
         self.gauges.in_flight.set(self.in_flight.len() as i64);
         self.gauges.next_offset.set(state.next_offset);
-        self.gauges.aggregates.set(state.entries.len() as i64);
         self.gauges.keys.set(state.keys() as i64);
     }
 

@@ -66,7 +66,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Prometheus metrics (OpenMetrics text), for tokens with role `ops`.
 async fn metrics(State(state): State<AppState>, principal: ledger_runtime::auth::Principal) -> Response {
-    ledger_runtime::http_metrics::exposition(&principal, || state.metrics.render(state.partitions.owned().len()))
+    ledger_runtime::http_metrics::exposition(&principal, || state.metrics.render(&state.partitions))
 }
 
 /// Liveness.
