@@ -14,6 +14,7 @@ use crate::cluster::membership::{self, GroupSettings};
 use crate::cluster::registry::Registry;
 use crate::config::Config;
 use crate::directory::Directory;
+use crate::erasure::Eraser;
 use crate::error::Error;
 use crate::http::{router, Forwarder};
 use crate::metrics::Metrics;
@@ -21,7 +22,9 @@ use crate::ownership::Ownership;
 use crate::partitions::Partitions;
 use crate::send::SharedProducer;
 use crate::store;
+use crate::writer::WriterConfig;
 use ledger_runtime::kafka;
+use ledger_runtime::keys::SubjectKeys;
 use ledger_runtime::retry::until_ok;
 use ledger_runtime::shutdown;
 
@@ -43,6 +46,8 @@ pub struct AppState {
     pub rate_limit: ledger_runtime::rate_limit::RateLimit,
     /// Rendered on `/metrics` (role `ops`).
     pub metrics: Arc<Metrics>,
+    /// Erases data subjects (`DELETE /v1/subjects/{subject}`).
+    pub eraser: Arc<Eraser>,
 }
 
 /// A built, not yet running, command service.
@@ -53,6 +58,7 @@ pub struct Application {
     producer: Arc<SharedProducer>,
     partitions: i32,
     auth: ledger_runtime::auth::Authenticator,
+    keys: Arc<SubjectKeys>,
 }
 
 impl Application {
@@ -68,6 +74,8 @@ impl Application {
             Ok::<_, Error>(pool)
         })
         .await;
+        let kek = config.keys.kek()?;
+        let keys = Arc::new(until_ok("the key store", || SubjectKeys::open(pool.clone(), kek.clone())).await);
         let partitions = until_ok("the events topic", || {
             kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, config.events_partitions)
         })
@@ -75,7 +83,7 @@ impl Application {
         let client_id = format!("ledger-command-service-{}", std::process::id());
         let producer = Arc::new(SharedProducer::new(&config.kafka_brokers, &client_id, config.kafka_linger_ms)?);
         let listener = TcpListener::bind(config.http_addr).await?;
-        Ok(Self { config, listener, pool, producer, partitions, auth })
+        Ok(Self { config, listener, pool, producer, partitions, auth, keys })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -105,7 +113,14 @@ impl Application {
             self.config.rate_limit_burst,
         );
         let metrics = Arc::new(Metrics::new(&rate_limit));
+        let eraser = Arc::new(Eraser {
+            keys: Arc::clone(&self.keys),
+            producer: Arc::clone(&self.producer),
+            topic: self.config.events_topic.clone(),
+            partitions: self.partitions,
+        });
         let state = AppState {
+            eraser,
             metrics: Arc::clone(&metrics),
             partitions: Arc::clone(&partitions),
             forwarder: Forwarder::new(Arc::clone(&registry), self.partitions, self.config.max_body_bytes),
@@ -146,7 +161,7 @@ impl Application {
             partitions,
             directory,
             registry,
-            Arc::clone(&metrics.writers),
+            Arc::new(WriterConfig::new(&self.config, Arc::clone(&metrics.writers), Arc::clone(&self.keys))),
         );
         ownership.run(changes).await;
         shutdown.cancel();

@@ -75,6 +75,8 @@ pub struct Config {
     /// Timeouts and the connection limit of the HTTP listener.
     #[command(flatten)]
     pub serve: ledger_runtime::serve::ServeArgs,
+    #[command(flatten)]
+    pub keys: ledger_runtime::keys::KeyArgs,
     /// Log format: text for people, json for machines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -20,6 +20,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Auth(#[from] ledger_runtime::auth::AuthError),
+    #[error(transparent)]
+    Keys(#[from] ledger_runtime::keys::KeyError),
 }
 
 /// Why a command got no commit. Cheap to clone: one outcome can answer several
@@ -44,6 +46,9 @@ pub enum Refusal {
     NotHere,
     #[error("{0}")]
     BadRequest(String),
+    /// No data subject by this id or name.
+    #[error("no data subject by this id or name")]
+    UnknownSubject,
     #[error("request body is larger than this service accepts")]
     PayloadTooLarge,
     #[error("request body must be application/json")]

@@ -13,6 +13,7 @@
 //! - [`cluster`] — the writers' consumer group, and the directory of instances (who owns what).
 //! - [`config`] — flags with environment fallbacks.
 //! - [`directory`] — account currencies, transfer sources and statuses across partitions, `Prefer: wait`.
+//! - [`erasure`] — erasing a data subject: its erasure in the log, then its key destroyed.
 //! - [`error`] — the crate's error and refusal types.
 //! - [`flight`] — a batch sent and not yet answered; answering its requests.
 //! - [`http`] — routes, extraction, forwarding, and the one mapping of errors to problem+json.
@@ -26,12 +27,14 @@
 //! - [`snapshot`] — taking write-side snapshots.
 //! - [`state`] — a partition's folded state and idempotency keys.
 //! - [`store`] — the SQL (snapshots) and migrations.
+//! - [`subjects`] — the data subjects' keys a batch needs; sealing its personal fields.
 //! - [`writer`] — the per-partition group-commit writer.
 
 pub mod app;
 pub mod cluster;
 pub mod config;
 pub mod directory;
+pub mod erasure;
 pub mod error;
 pub mod flight;
 pub mod http;
@@ -45,6 +48,7 @@ pub mod send;
 pub mod snapshot;
 pub mod state;
 pub mod store;
+pub mod subjects;
 pub mod writer;
 
 pub use app::Application;

@@ -18,7 +18,6 @@ use crate::cluster::registry::Registry;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::error::Error;
-use crate::metrics::WriterMetrics;
 use crate::partitions::{Partitions, Slot};
 use crate::recovery::{load, Parked, RecoveryReport, Source};
 use crate::send::SharedProducer;
@@ -62,15 +61,8 @@ impl Ownership {
         partitions: Arc<Partitions>,
         directory: Arc<Directory>,
         registry: Arc<Registry>,
-        metrics: Arc<WriterMetrics>,
+        writer_config: Arc<WriterConfig>,
     ) -> Self {
-        let writer_config = Arc::new(WriterConfig {
-            brokers: config.kafka_brokers.clone(),
-            topic: config.events_topic.clone(),
-            batch_max: config.batch_max,
-            pipeline_depth: usize::from(config.pipeline_depth),
-            metrics,
-        });
         Self {
             config,
             writer_config,

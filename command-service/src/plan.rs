@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::error::Refusal;
 use crate::pending::View;
 use crate::state::Receipt;
+use crate::subjects::Subjects;
 
 /// One command on its way to a partition writer.
 pub struct Request {
@@ -72,15 +73,17 @@ impl Plan {
     }
 }
 
-/// A digest of the command's content: a reused key with another body is refused.
-pub fn fingerprint(command: &Command) -> String {
+/// The digest written before fingerprints were keyed: still matched, so a retry
+/// of a command from before the upgrade is still recognised.
+pub fn legacy_fingerprint(command: &Command) -> String {
     let bytes = serde_json::to_vec(command).expect("commands always serialise");
     let digest = Sha256::digest(&bytes);
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Decides each request of `batch` in order against `view` and the requests before it.
-pub fn plan(view: &View, batch: &[Request]) -> Plan {
+/// Decides each request of `batch` in order against `view` and the requests
+/// before it, sealing personal fields with the keys in `subjects`.
+pub fn plan(view: &View, batch: &[Request], subjects: &Subjects) -> Plan {
     let mut overlay: HashMap<Uuid, Account> = HashMap::new();
     let mut pending: HashMap<(Uuid, &str), (usize, String)> = HashMap::new();
     let mut plan = Plan {
@@ -96,15 +99,17 @@ pub fn plan(view: &View, batch: &[Request]) -> Plan {
         // checked before anything else, idempotent replays included.
         if let Some(owner) = request.owner.as_deref() {
             let current = overlay.get(&id).or_else(|| view.account(&id));
-            if current.is_some_and(|a| a.status != events::account::Status::NotOpened && a.owner != owner) {
+            if current.is_some_and(|a| a.status != events::account::Status::NotOpened && !subjects.owns(a, owner)) {
                 plan.decisions.push(Decision::Answer(Err(Refusal::Domain(events::DomainError::NotFound))));
                 continue;
             }
         }
-        let print = request.idempotency_key.as_ref().map(|_| fingerprint(&request.command)).unwrap_or_default();
+        let print =
+            request.idempotency_key.as_ref().map(|_| subjects.fingerprint(&request.command)).unwrap_or_default();
         if let Some(key) = request.idempotency_key.as_deref() {
             if let Some(record) = view.proven_key(&id, key) {
-                let outcome = if record.fingerprint.as_deref() == Some(print.as_str()) {
+                let same = |stored: &str| stored == print || stored == legacy_fingerprint(&request.command);
+                let outcome = if record.fingerprint.as_deref().is_some_and(same) {
                     Ok(Reply { receipt: record.receipt.clone(), replayed: true })
                 } else {
                     Err(Refusal::IdempotencyKeyReused)
@@ -141,7 +146,17 @@ pub fn plan(view: &View, batch: &[Request]) -> Plan {
                 plan.has_refusals = true;
                 plan.decisions.push(Decision::Refuse(error.into()));
             }
-            Ok(payloads) => {
+            Ok(mut payloads) => {
+                let mut metadata = request.metadata.clone();
+                if let Err(erased) = subjects.seal(id, &account, &mut payloads, &mut metadata, request.owner.is_some())
+                {
+                    let refusal = match erased {
+                        true => Refusal::Domain(events::DomainError::SubjectErased),
+                        false => Refusal::Unavailable("the owner's key could not be read; retry".into()),
+                    };
+                    plan.decisions.push(Decision::Answer(Err(refusal)));
+                    continue;
+                }
                 let previous_commit_id = account.head;
                 let commit_id = Uuid::now_v7();
                 let mut next = account;
@@ -167,7 +182,7 @@ pub fn plan(view: &View, batch: &[Request]) -> Plan {
                         idempotency_key: request.idempotency_key.clone(),
                         fingerprint: request.idempotency_key.as_ref().map(|_| print.clone()),
                     },
-                    metadata: request.metadata.clone(),
+                    metadata,
                 };
                 overlay.insert(id, next);
                 if let Some(key) = request.idempotency_key.as_deref() {

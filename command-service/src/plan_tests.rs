@@ -10,7 +10,14 @@ use crate::state::PartitionState;
 
 /// Plans against proven state alone (nothing in flight).
 fn plan_on(state: &PartitionState, batch: &[Request]) -> Plan {
-    plan(&View { proven: state, pending: &Pending::default() }, batch)
+    plan(&View { proven: state, pending: &Pending::default() }, batch, &subjects())
+}
+
+/// The key store as a batch sees it: owner "o" has a live key.
+fn subjects() -> Subjects {
+    let mut subjects = Subjects::new([7; 32]);
+    subjects.insert_named("o", Uuid::from_u128(0x0), events::personal::DataKey::generate());
+    subjects
 }
 
 fn request(account_id: Uuid, command: Command, key: Option<&str>) -> Request {
@@ -119,7 +126,7 @@ fn with_a_deposit_in_flight() -> (Uuid, PartitionState, Plan, Pending) {
 fn a_batch_planned_behind_one_in_flight_chains_onto_its_commits() {
     let (id, state, first, mut pending) = with_a_deposit_in_flight();
     // When the next batch withdraws 80 on top of it.
-    let next = plan(&View { proven: &state, pending: &pending }, &[request(id, withdraw(80), None)]);
+    let next = plan(&View { proven: &state, pending: &pending }, &[request(id, withdraw(80), None)], &subjects());
     // Then it expects the in-flight version and names the in-flight commit as the one it follows.
     let commit = &next.commits[0];
     assert_eq!((commit.expected_version, commit.previous_commit_id), (2, Some(first.commits[0].commit_id)));
@@ -133,10 +140,11 @@ fn a_batch_planned_behind_one_in_flight_chains_onto_its_commits() {
 fn refusals_without_a_commit_and_in_flight_keys_planned_on_the_overlay_wait_for_proven_state() {
     let (id, state, _, pending) = with_a_deposit_in_flight();
     let view = View { proven: &state, pending: &pending };
-    let overdrawn = plan(&view, &[request(id, withdraw(500), None)]);
+    let overdrawn = plan(&view, &[request(id, withdraw(500), None)], &subjects());
     assert!(overdrawn.has_refusals && overdrawn.needs_proven_state(), "no commit to prove the view");
-    let proven_by_a_commit = plan(&view, &[request(id, withdraw(500), None), request(id, deposit(1), None)]);
+    let proven_by_a_commit =
+        plan(&view, &[request(id, withdraw(500), None), request(id, deposit(1), None)], &subjects());
     assert!(proven_by_a_commit.has_refusals && !proven_by_a_commit.needs_proven_state());
-    let retried = plan(&view, &[request(id, deposit(100), Some("d1"))]);
+    let retried = plan(&view, &[request(id, deposit(100), Some("d1"))], &subjects());
     assert!(retried.touches_pending_key && retried.commits.is_empty());
 }

@@ -27,12 +27,14 @@ use crate::flight::{answer_all, oldest, InFlight};
 use crate::metrics::{PartitionGauges, WriterMetrics};
 use crate::partitions::Partitions;
 use crate::pending::{Pending, View};
-use crate::plan::{plan, Plan, Reply, Request};
+use crate::plan::{Plan, Reply, Request};
 use crate::recovery::Parked;
 use crate::send::{enqueue, DeliveryFailure, SharedProducer};
 use crate::snapshot::Snapshotter;
 use crate::state::PartitionState;
+use crate::subjects;
 use ledger_runtime::kafka;
+use ledger_runtime::keys::SubjectKeys;
 
 /// What a writer needs from the outside world.
 pub struct WriterConfig {
@@ -42,6 +44,21 @@ pub struct WriterConfig {
     /// Batches in flight at once (at least 1).
     pub pipeline_depth: usize,
     pub metrics: Arc<WriterMetrics>,
+    /// The data subjects' keys: personal fields are sealed with them.
+    pub keys: Arc<SubjectKeys>,
+}
+
+impl WriterConfig {
+    pub fn new(config: &crate::config::Config, metrics: Arc<WriterMetrics>, keys: Arc<SubjectKeys>) -> Self {
+        Self {
+            brokers: config.kafka_brokers.clone(),
+            topic: config.events_topic.clone(),
+            batch_max: config.batch_max,
+            pipeline_depth: usize::from(config.pipeline_depth),
+            metrics,
+            keys,
+        }
+    }
 }
 
 pub struct Writer {
@@ -150,7 +167,10 @@ impl Writer {
         if self.stale || self.broken {
             return Some(batch);
         }
-        let planned = plan(&View { proven: &self.state, pending: &self.pending }, &batch);
+        let Some(planned) = subjects::plan_with_keys(&self.config.keys, &self.view(), &batch).await else {
+            answer_all(batch, Refusal::Unavailable("the key store is unavailable".into()));
+            return None;
+        };
         if planned.needs_proven_state() {
             return Some(batch);
         }
@@ -169,12 +189,17 @@ impl Writer {
                 return answer_all(batch, Refusal::Unavailable("the events log is unavailable".into()));
             }
         }
-        let mut planned = plan(&View { proven: &self.state, pending: &self.pending }, &batch);
+        let Some(mut planned) = subjects::plan_with_keys(&self.config.keys, &self.view(), &batch).await else {
+            return answer_all(batch, Refusal::Unavailable("the key store is unavailable".into()));
+        };
         if planned.has_refusals && planned.commits.is_empty() {
             // A refusal must not come from a stale view: check the log end first.
             match kafka::end_offset(&self.producer.get(), &self.config.topic, self.state.partition).await {
                 Ok(end) if end > self.state.next_offset => match self.resync().await {
-                    Ok(_) => planned = plan(&View { proven: &self.state, pending: &self.pending }, &batch),
+                    Ok(_) => match subjects::plan_with_keys(&self.config.keys, &self.view(), &batch).await {
+                        Some(again) => planned = again,
+                        None => return answer_all(batch, Refusal::Unavailable("the key store is unavailable".into())),
+                    },
                     Err(_) => return answer_all(batch, Refusal::Unavailable("the events log is unavailable".into())),
                 },
                 Ok(_) => {}
@@ -182,6 +207,11 @@ impl Writer {
             }
         }
         self.send(batch, planned);
+    }
+
+    /// The proven state with the batches in flight on top.
+    fn view(&self) -> View<'_> {
+        View { proven: &self.state, pending: &self.pending }
     }
 
     /// Queues the plan's commits behind everything in flight.

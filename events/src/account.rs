@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::currency::is_iso4217;
 pub use crate::error::DomainError;
+use crate::personal::Personal;
 use crate::transfer::{self, Leg};
 pub use crate::transfer::{
     HoldPosted, HoldReleased, TransferCredited, TransferDebited, TransferHeld, TransferRefused, TransferReversed,
@@ -51,7 +52,9 @@ impl Status {
 pub struct Account {
     pub version: u64,
     pub status: Status,
-    pub owner: String,
+    /// Sealed in every commit written since sealing began (its subject id is
+    /// in clear); clear text in older ones.
+    pub owner: Personal,
     pub currency: String,
     pub balance: i64,
     pub overdraft_limit: i64,
@@ -132,7 +135,9 @@ pub enum Command {
         from: Uuid,
         amount: i64,
         currency: String,
-        reference: Option<String>,
+        /// The source's reference as its commit holds it (sealed for the
+        /// source's owner, or clear in an old log).
+        reference: Option<Personal>,
     },
     /// On the source, from the transfer driver: the destination refused; give the money back.
     ReverseTransfer {
@@ -175,7 +180,7 @@ impl Command {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountOpened {
-    pub owner: String,
+    pub owner: Personal,
     pub currency: String,
     pub overdraft_limit: i64,
 }
@@ -185,7 +190,7 @@ pub struct AccountOpened {
 pub struct MoneyMoved {
     pub amount: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
+    pub reference: Option<Personal>,
     pub balance_after: i64,
 }
 
@@ -193,7 +198,7 @@ pub struct MoneyMoved {
 #[serde(deny_unknown_fields)]
 pub struct AccountFrozen {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Personal>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,6 +244,20 @@ impl AccountEvent {
             AccountEvent::TransferReversed(_) => "TransferReversed",
         }
     }
+
+    /// Its personal fields, by name: what is sealed for the account's owner.
+    pub fn personal_mut(&mut self) -> Vec<(&'static str, &mut Personal)> {
+        let (name, field) = match self {
+            AccountEvent::AccountOpened(e) => return vec![("owner", &mut e.owner)],
+            AccountEvent::MoneyDeposited(e) | AccountEvent::MoneyWithdrawn(e) => ("reference", &mut e.reference),
+            AccountEvent::AccountFrozen(e) => ("reason", &mut e.reason),
+            AccountEvent::TransferDebited(e) => ("reference", &mut e.reference),
+            AccountEvent::TransferHeld(e) => ("reference", &mut e.reference),
+            AccountEvent::TransferCredited(e) => ("reference", &mut e.reference),
+            _ => return Vec::new(),
+        };
+        field.as_mut().map(|f| (name, f)).into_iter().collect()
+    }
 }
 
 pub(crate) fn invalid(msg: impl Into<String>) -> DomainError {
@@ -253,6 +272,11 @@ pub(crate) fn check_text(field: &str, value: &Option<String>) -> Result<(), Doma
         Some(v) if v.chars().any(char::is_control) => Err(invalid(format!("{field} contains control characters"))),
         _ => Ok(()),
     }
+}
+
+/// A command's text as an event's personal field (in clear until the writer seals it).
+pub(crate) fn personal(text: &Option<String>) -> Option<Personal> {
+    text.as_deref().map(Personal::from)
 }
 
 pub(crate) fn check_amount(amount: i64) -> Result<(), DomainError> {
@@ -285,7 +309,7 @@ pub fn decide(state: &Account, command: &Command) -> Result<Vec<AccountEvent>, D
             return Err(invalid(format!("overdraft_limit must be between 0 and {MAX_AMOUNT}")));
         }
         return Ok(vec![AccountEvent::AccountOpened(AccountOpened {
-            owner: owner.clone(),
+            owner: owner.as_str().into(),
             currency: currency.clone(),
             overdraft_limit: *overdraft_limit,
         })]);
@@ -303,7 +327,7 @@ pub fn decide(state: &Account, command: &Command) -> Result<Vec<AccountEvent>, D
             check_text("reference", reference)?;
             let balance_after =
                 state.balance.checked_add(*amount).ok_or_else(|| invalid("deposit would overflow the balance"))?;
-            AccountEvent::MoneyDeposited(MoneyMoved { amount: *amount, reference: reference.clone(), balance_after })
+            AccountEvent::MoneyDeposited(MoneyMoved { amount: *amount, reference: personal(reference), balance_after })
         }
         Command::Withdraw { amount, reference } => {
             check_amount(*amount)?;
@@ -313,14 +337,14 @@ pub fn decide(state: &Account, command: &Command) -> Result<Vec<AccountEvent>, D
             }
             transfer::check_available(state, *amount)?;
             let balance_after = state.balance - amount;
-            AccountEvent::MoneyWithdrawn(MoneyMoved { amount: *amount, reference: reference.clone(), balance_after })
+            AccountEvent::MoneyWithdrawn(MoneyMoved { amount: *amount, reference: personal(reference), balance_after })
         }
         Command::FreezeAccount { reason } => {
             check_text("reason", reason)?;
             if frozen {
                 return Err(DomainError::Frozen);
             }
-            AccountEvent::AccountFrozen(AccountFrozen { reason: reason.clone() })
+            AccountEvent::AccountFrozen(AccountFrozen { reason: personal(reason) })
         }
         Command::UnfreezeAccount => {
             if !frozen {

@@ -12,6 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::account::{AccountEvent, AccountFrozen, AccountOpened, Empty, MoneyMoved};
+use crate::subject::{self, SubjectCommit};
 use crate::transfer::{
     HoldPosted, HoldReleased, TransferCredited, TransferDebited, TransferHeld, TransferRefused, TransferReversed,
 };
@@ -31,6 +32,12 @@ pub enum DecodeError {
     Json(#[from] serde_json::Error),
     #[error("unknown event type {event_type:?} version {schema_version}")]
     UnknownEvent { event_type: String, schema_version: u32 },
+    #[error("malformed commit: {0}")]
+    Shape(&'static str),
+    /// A commit of another aggregate type that this reader knows (a subject's):
+    /// not an account commit, so not for an account fold, and not a rejection.
+    #[error("a {0} commit, not an account commit")]
+    OtherAggregate(&'static str),
 }
 
 /// The command that produced a commit, kept so that retries are recognised from the log.
@@ -65,14 +72,14 @@ pub struct Event {
 }
 
 #[derive(Serialize, Deserialize)]
-struct RawEvent {
-    event_id: Uuid,
+pub(crate) struct RawEvent {
+    pub(crate) event_id: Uuid,
     #[serde(rename = "type")]
-    event_type: String,
-    schema_version: u32,
-    sequence: u64,
-    occurred_at: DateTime<Utc>,
-    data: Value,
+    pub(crate) event_type: String,
+    pub(crate) schema_version: u32,
+    pub(crate) sequence: u64,
+    pub(crate) occurred_at: DateTime<Utc>,
+    pub(crate) data: Value,
 }
 
 /// One command's worth of events for one aggregate, with the version it expects.
@@ -111,6 +118,13 @@ impl Commit {
     /// Reads a record value. Any byte string either decodes or is refused; none panics.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let raw: RawCommit = serde_json::from_slice(bytes)?;
+        if raw.aggregate_type == subject::AGGREGATE_TYPE {
+            return Err(DecodeError::OtherAggregate(subject::AGGREGATE_TYPE));
+        }
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawCommit) -> Result<Self, DecodeError> {
         let events = raw.events.into_iter().map(decode_event).collect::<Result<Vec<_>, _>>()?;
         Ok(Commit {
             commit_id: raw.commit_id,
@@ -131,17 +145,43 @@ impl Commit {
     }
 }
 
-#[derive(Deserialize)]
-struct RawCommit {
-    commit_id: Uuid,
-    aggregate_type: String,
-    aggregate_id: Uuid,
-    expected_version: u64,
-    #[serde(default)]
-    previous_commit_id: Option<Uuid>,
-    events: Vec<RawEvent>,
-    command: CommandInfo,
-    metadata: Metadata,
+#[derive(Serialize, Deserialize)]
+pub(crate) struct RawCommit {
+    pub(crate) commit_id: Uuid,
+    pub(crate) aggregate_type: String,
+    pub(crate) aggregate_id: Uuid,
+    pub(crate) expected_version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) previous_commit_id: Option<Uuid>,
+    pub(crate) events: Vec<RawEvent>,
+    pub(crate) command: CommandInfo,
+    pub(crate) metadata: Metadata,
+}
+
+/// Any commit record: an account's, or a data subject's (its erasure).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    Account(Commit),
+    Subject(SubjectCommit),
+}
+
+impl Record {
+    /// Reads a record value of either kind. Any byte string either decodes or is refused.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let raw: RawCommit = serde_json::from_slice(bytes)?;
+        if raw.aggregate_type == subject::AGGREGATE_TYPE {
+            return SubjectCommit::from_raw(raw).map(Record::Subject);
+        }
+        Commit::from_raw(raw).map(Record::Account)
+    }
+
+    /// The commit's id.
+    pub fn commit_id(&self) -> Uuid {
+        match self {
+            Record::Account(c) => c.commit_id,
+            Record::Subject(c) => c.commit_id,
+        }
+    }
 }
 
 /// The schema version written for each event type today.
@@ -304,7 +344,7 @@ mod tests {
         let commit = Commit::decode(fixture).expect("a v1 fixture decodes");
         match &commit.events[0].payload {
             AccountEvent::MoneyDeposited(m) => {
-                assert_eq!((m.amount, m.reference.as_deref(), m.balance_after), (700, None, 700))
+                assert_eq!((m.amount, m.reference.as_ref(), m.balance_after), (700, None, 700))
             }
             other => panic!("unexpected {other:?}"),
         }

@@ -39,6 +39,8 @@ pub enum DomainError {
     TransferLegRecorded,
     #[error("the hold has not reached its timeout yet")]
     TransferNotExpired,
+    #[error("the data subject is erased")]
+    SubjectErased,
 }
 
 impl DomainError {
@@ -61,6 +63,7 @@ impl DomainError {
             DomainError::TransferNotPending => "transfer_not_pending",
             DomainError::TransferLegRecorded => "transfer_leg_recorded",
             DomainError::TransferNotExpired => "transfer_not_expired",
+            DomainError::SubjectErased => "subject_erased",
         }
     }
 }

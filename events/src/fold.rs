@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::account::{apply, Account, AGGREGATE_TYPE};
-use crate::commit::Commit;
+use crate::commit::{Commit, Record};
+use crate::subject::{self, Subject};
 
 /// Why the fold rule rejected a commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,23 +68,37 @@ impl Verdict {
 /// written before the field existed, and states stored before heads were kept,
 /// are judged by the version alone.
 pub fn judge(current: &Account, commit: &Commit) -> Verdict {
-    let current_version = current.version;
     if commit.aggregate_type != AGGREGATE_TYPE {
         return Verdict::Rejected(Rejection::UnknownAggregateType);
     }
-    if commit.expected_version != current_version {
-        return Verdict::Rejected(Rejection::VersionMismatch {
-            expected: commit.expected_version,
-            actual: current_version,
-        });
+    let sequences = commit.events.iter().map(|e| e.sequence);
+    judge_order(current.version, current.head, commit.expected_version, commit.previous_commit_id, sequences)
+}
+
+/// The version rule of every aggregate type: the commit expects the version
+/// folded so far, follows the last accepted commit (when both are known), and
+/// numbers its events on from there.
+pub(crate) fn judge_order(
+    version: u64,
+    head: Option<Uuid>,
+    expected_version: u64,
+    previous_commit_id: Option<Uuid>,
+    sequences: impl IntoIterator<Item = u64>,
+) -> Verdict {
+    if expected_version != version {
+        return Verdict::Rejected(Rejection::VersionMismatch { expected: expected_version, actual: version });
     }
-    if let (Some(expected), Some(actual)) = (commit.previous_commit_id, current.head) {
+    if let (Some(expected), Some(actual)) = (previous_commit_id, head) {
         if expected != actual {
             return Verdict::Rejected(Rejection::PreviousMismatch { expected, actual });
         }
     }
-    let numbered = commit.events.iter().zip(current_version + 1..).all(|(e, seq)| e.sequence == seq);
-    if commit.events.is_empty() || !numbered {
+    let mut count = 0;
+    let numbered = sequences.into_iter().zip(version + 1..).all(|(sequence, next)| {
+        count += 1;
+        sequence == next
+    });
+    if count == 0 || !numbered {
         return Verdict::Rejected(Rejection::BadSequence);
     }
     Verdict::Accepted
@@ -106,17 +121,37 @@ pub fn fold_commit(account: &mut Account, commit: &Commit) -> Verdict {
 #[derive(Clone, Debug, Default)]
 pub struct LogFold {
     pub accounts: HashMap<Uuid, Account>,
+    /// Data subjects with a commit in the log (so far: their erasures).
+    pub subjects: HashMap<Uuid, Subject>,
     pub accepted: u64,
     pub rejected: u64,
 }
 
 impl LogFold {
     /// Folds one record value (the raw bytes of a commit). Undecodable records are rejected.
+    /// Subject commits are folded too, and give no account commit back.
     pub fn fold_record(&mut self, bytes: &[u8]) -> (Option<Commit>, Verdict) {
-        match Commit::decode(bytes) {
-            Ok(commit) => {
+        match self.fold_any(bytes) {
+            (Some(Record::Account(commit)), verdict) => (Some(commit), verdict),
+            (_, verdict) => (None, verdict),
+        }
+    }
+
+    /// Folds one record value of any kind. Undecodable records are rejected.
+    pub fn fold_any(&mut self, bytes: &[u8]) -> (Option<Record>, Verdict) {
+        match Record::decode(bytes) {
+            Ok(Record::Account(commit)) => {
                 let verdict = self.fold(&commit);
-                (Some(commit), verdict)
+                (Some(Record::Account(commit)), verdict)
+            }
+            Ok(Record::Subject(commit)) => {
+                let verdict = subject::fold_commit(self.subjects.entry(commit.subject).or_default(), &commit);
+                if verdict.is_accepted() {
+                    self.accepted += 1;
+                } else {
+                    self.rejected += 1;
+                }
+                (Some(Record::Subject(commit)), verdict)
             }
             Err(_) => {
                 self.rejected += 1;

@@ -19,6 +19,7 @@
 //! - [`ledger`] — money across accounts: each event's effect on the totals, a transfer's status.
 //! - [`partition`] — Kafka-compatible murmur2 partitioning.
 //! - [`personal`] — personal fields sealed per data subject (crypto-shredding); pure, keys from the caller.
+//! - [`subject`] — the data subject aggregate: its erasure, `decide`, `apply`, its commit.
 //! - [`position`] — log positions and the opaque consistency token.
 //! - [`transfer`] — transfer legs between accounts: their events, `decide` and `apply`.
 //! - [`upcast`] — old event schema versions read as the current one.
@@ -32,12 +33,14 @@ pub mod ledger;
 pub mod partition;
 pub mod personal;
 pub mod position;
+pub mod subject;
 pub mod transfer;
 pub mod upcast;
 
 pub use account::{apply, decide, Account, AccountEvent, Command, DomainError, Status};
-pub use commit::{CommandInfo, Commit, DecodeError, Event, Metadata};
+pub use commit::{CommandInfo, Commit, DecodeError, Event, Metadata, Record};
 pub use fold::{fold_commit, judge, LogFold, Rejection, Verdict};
 pub use ledger::{Effect, Legs, TransferStatus};
 pub use partition::{murmur2, partition_for};
+pub use personal::Personal;
 pub use position::{ConsistencyToken, Position};

@@ -57,6 +57,7 @@ impl fmt::Debug for DataKey {
 
 /// A personal field as a commit stores it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Sealed {
     /// Whose key seals it: a pseudonymous id, not the person's name.
     pub subject: Uuid,
@@ -64,6 +65,105 @@ pub struct Sealed {
     pub scheme: String,
     /// Base64 of the nonce followed by the ciphertext and its tag.
     pub data: String,
+}
+
+/// A personal field of an event: clear text (commands on their way in, and
+/// every commit written before sealing) or [`Sealed`]. Serde tells them apart
+/// by shape (a string or an object), so old logs read unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Personal {
+    Clear(String),
+    Sealed(Sealed),
+}
+
+impl Personal {
+    /// The text, if it is in clear.
+    pub fn clear(&self) -> Option<&str> {
+        match self {
+            Personal::Clear(text) => Some(text),
+            Personal::Sealed(_) => None,
+        }
+    }
+
+    /// The subject whose key seals it.
+    pub fn subject(&self) -> Option<Uuid> {
+        match self {
+            Personal::Clear(_) => None,
+            Personal::Sealed(sealed) => Some(sealed.subject),
+        }
+    }
+}
+
+impl Default for Personal {
+    fn default() -> Self {
+        Personal::Clear(String::new())
+    }
+}
+
+impl From<String> for Personal {
+    fn from(text: String) -> Self {
+        Personal::Clear(text)
+    }
+}
+
+impl From<&str> for Personal {
+    fn from(text: &str) -> Self {
+        Personal::Clear(text.to_owned())
+    }
+}
+
+/// The names of every personal field an event's `data` (or a commit's
+/// `metadata`) may hold. `docs/personal-data.md` lists what each one is.
+pub const FIELDS: [&str; 4] = ["owner", "reference", "reason", "actor"];
+
+/// Seals every clear field of `fields` for `subject`, as fields of `aggregate`.
+pub fn seal_all<'a>(
+    fields: impl IntoIterator<Item = (&'static str, &'a mut Personal)>,
+    key: &DataKey,
+    subject: Uuid,
+    aggregate: Uuid,
+) {
+    for (name, field) in fields {
+        if let Personal::Clear(text) = field {
+            *field = Personal::Sealed(seal(key, subject, aggregate, name, text));
+        }
+    }
+}
+
+/// The subjects whose keys the sealed personal fields of a JSON object need.
+pub fn subjects_in(data: &serde_json::Value) -> Vec<Uuid> {
+    FIELDS
+        .iter()
+        .filter_map(|name| data.get(*name))
+        .filter_map(|value| serde_json::from_value::<Sealed>(value.clone()).ok())
+        .map(|sealed| sealed.subject)
+        .collect()
+}
+
+/// Opens, in place, the sealed personal fields of a JSON object (an event's
+/// `data`, a commit's `metadata`) that belong to `aggregate`. A field whose key
+/// `key_of` does not give (erased), or that does not open, becomes `null`.
+/// Returns whether any field was left `null` that way.
+pub fn open_in(data: &mut serde_json::Value, aggregate: Uuid, key_of: &dyn Fn(Uuid) -> Option<DataKey>) -> bool {
+    let mut erased = false;
+    let Some(object) = data.as_object_mut() else { return false };
+    for name in FIELDS {
+        let Some(value) = object.get_mut(name) else { continue };
+        let Ok(sealed) = serde_json::from_value::<Sealed>(value.clone()) else { continue };
+        let opened = key_of(sealed.subject).and_then(|key| open(&key, aggregate, name, &sealed).ok());
+        erased |= opened.is_none();
+        *value = opened.map_or(serde_json::Value::Null, serde_json::Value::String);
+    }
+    erased
+}
+
+/// Opens a sealed `field` of `from` and seals it again as the same field of
+/// `to`, for the same subject: a transfer's reference, written by the source's
+/// owner, copied onto the destination's credit. `None` if it does not open.
+pub fn rebind(key: &DataKey, sealed: &Sealed, from: Uuid, to: Uuid, field: &str) -> Option<Sealed> {
+    let text = open(key, from, field, sealed).ok()?;
+    Some(seal(key, sealed.subject, to, field, &text))
 }
 
 /// Why a sealed field does not open.

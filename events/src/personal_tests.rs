@@ -79,3 +79,54 @@ fn nonces_never_repeat_for_one_key_across_a_million_encryptions() {
 fn a_key_never_prints() {
     assert_eq!(format!("{:?}", DataKey::generate()), "DataKey(<redacted>)");
 }
+
+#[test]
+fn a_personal_field_reads_as_clear_text_from_an_old_log_and_as_sealed_from_a_new_one() {
+    // Given a clear reference (old log) and a sealed one (new log)
+    let (key, subject, account) = place();
+    let sealed = seal(&key, subject, account, "reference", "rent");
+    // When each is read back from JSON, then its shape tells which it is
+    let old: Personal = serde_json::from_value(serde_json::json!("rent")).expect("clear");
+    let new: Personal = serde_json::from_value(serde_json::to_value(&sealed).expect("json")).expect("sealed");
+    assert_eq!((old.clear(), old.subject()), (Some("rent"), None));
+    assert_eq!((new.clear(), new.subject()), (None, Some(subject)));
+}
+
+#[test]
+fn sealing_an_event_seals_its_clear_fields_and_opening_gives_them_back() {
+    // Given an account's fields in clear
+    let (key, subject, account) = place();
+    let (mut owner, mut reference) = (Personal::from("Mrs Gruber"), Personal::from("rent, flat 3"));
+    // When they are sealed for the owner
+    seal_all([("owner", &mut owner), ("reference", &mut reference)], &key, subject, account);
+    let mut data = serde_json::json!({"owner": owner, "reference": reference, "amount": 5});
+    assert!(!data.to_string().contains("Gruber") && !data.to_string().contains("flat"));
+    assert_eq!(subjects_in(&data), vec![subject, subject]);
+    // Then a reader with the key opens them in place, money fields untouched
+    let erased = open_in(&mut data, account, &|s| (s == subject).then(|| key.clone()));
+    assert!(!erased);
+    assert_eq!(data, serde_json::json!({"owner": "Mrs Gruber", "reference": "rent, flat 3", "amount": 5}));
+}
+
+#[test]
+fn once_the_key_is_gone_a_sealed_field_opens_as_null_and_says_it_was_erased() {
+    let (key, subject, account) = place();
+    let mut data =
+        serde_json::json!({"reason": seal(&key, subject, account, "reason", "fraud suspicion"), "amount": 1});
+    assert!(open_in(&mut data, account, &|_| None));
+    assert_eq!(data, serde_json::json!({"reason": null, "amount": 1}));
+}
+
+#[test]
+fn a_reference_rebound_to_the_destination_opens_there_and_not_at_the_source() {
+    // Given a source's reference sealed for its owner
+    let (key, subject, source) = place();
+    let destination = Uuid::new_v4();
+    let sealed = seal(&key, subject, source, "reference", "invoice 42");
+    // When it is rebound onto the destination's credit
+    let rebound = rebind(&key, &sealed, source, destination, "reference").expect("opens at the source");
+    // Then it is still the source owner's data, and opens only at the destination
+    assert_eq!(rebound.subject, subject);
+    assert_eq!(open(&key, destination, "reference", &rebound), Ok("invoice 42".into()));
+    assert_eq!(open(&key, source, "reference", &rebound), Err(SealError::Rejected));
+}

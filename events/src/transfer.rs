@@ -16,8 +16,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::account::{check_amount, check_text, invalid, Account, AccountEvent, Command, Status};
+use crate::account::{check_amount, check_text, invalid, personal, Account, AccountEvent, Command, Status};
 use crate::error::DomainError;
+use crate::personal::Personal;
 
 /// Longest timeout of a hold, in seconds (30 days).
 pub const MAX_TIMEOUT_SECS: u64 = 30 * 86_400;
@@ -63,7 +64,7 @@ pub struct TransferDebited {
     pub to: Uuid,
     pub amount: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
+    pub reference: Option<Personal>,
     pub balance_after: i64,
 }
 
@@ -74,7 +75,7 @@ pub struct TransferHeld {
     pub to: Uuid,
     pub amount: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
+    pub reference: Option<Personal>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -104,7 +105,7 @@ pub struct TransferCredited {
     pub from: Uuid,
     pub amount: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
+    pub reference: Option<Personal>,
     pub balance_after: i64,
 }
 
@@ -183,7 +184,7 @@ pub fn decide(state: &Account, command: &Command) -> Result<Vec<AccountEvent>, D
                 return Err(DomainError::TransferExists);
             }
             check_available(state, *amount)?;
-            let (transfer_id, to, amount, reference) = (*transfer_id, *to, *amount, reference.clone());
+            let (transfer_id, to, amount, reference) = (*transfer_id, *to, *amount, personal(reference));
             if *pending {
                 let timeout = timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
                 let expires_at = *now + Duration::seconds(timeout as i64);

@@ -10,7 +10,8 @@ use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 
 use chrono::{DateTime, Utc};
-use events::{partition_for, Commit, LogFold, Verdict};
+use events::subject::SubjectCommit;
+use events::{partition_for, Commit, LogFold, Record, Verdict};
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::Message;
 use serde::Serialize;
@@ -168,13 +169,26 @@ impl Filters {
             && self.to.is_none_or(|to| event.occurred_at < to)
     }
 
+    fn wants_erasure(&self, erasure: &SubjectCommit) -> bool {
+        self.aggregate_ids.is_empty()
+            && (self.types.is_empty() || self.types.iter().any(|t| t == events::subject::ERASED))
+            && self.from.is_none_or(|from| erasure.occurred_at >= from)
+            && self.to.is_none_or(|to| erasure.occurred_at < to)
+    }
+
     fn in_range(&self, offset: i64) -> bool {
         self.from_offset.is_none_or(|f| offset >= f) && self.to_offset.is_none_or(|t| offset < t)
     }
 }
 
 /// Streams the export to `out`; returns the number of lines written.
-pub async fn run(sources: &Sources, filters: &Filters, format: Format, out: Box<dyn Write>) -> anyhow::Result<u64> {
+pub async fn run(
+    sources: &Sources,
+    filters: &Filters,
+    opener: &crate::personal::Opener,
+    format: Format,
+    out: Box<dyn Write>,
+) -> anyhow::Result<u64> {
     let ends = log::ends(sources).await?;
     let count = ends.len() as i32;
     // Only the partitions that can hold what is asked for are read.
@@ -202,7 +216,7 @@ pub async fn run(sources: &Sources, filters: &Filters, format: Format, out: Box<
         while let Some(message) = records.next().await? {
             bar.inc(1);
             let offset = message.offset();
-            let (commit, verdict) = fold.fold_record(message.payload().unwrap_or_default());
+            let (record, verdict) = fold.fold_any(message.payload().unwrap_or_default());
             if !filters.in_range(offset) || (!verdict.is_accepted() && !filters.include_rejected) {
                 continue;
             }
@@ -210,13 +224,23 @@ pub async fn run(sources: &Sources, filters: &Filters, format: Format, out: Box<
                 Verdict::Accepted => None,
                 Verdict::Rejected(why) => Some(why.code()),
             };
-            let Some(commit) = commit else {
-                if filters.aggregate_ids.is_empty() && filters.types.is_empty() {
-                    let line = Line { partition, offset, accepted: false, rejection, ..Line::empty() };
-                    sink.write(&line)?;
-                    lines += 1;
+            let commit = match record {
+                Some(Record::Account(commit)) => commit,
+                Some(Record::Subject(erasure)) => {
+                    if filters.wants_erasure(&erasure) {
+                        sink.write(&Line::erasure(partition, offset, &verdict, rejection, &erasure))?;
+                        lines += 1;
+                    }
+                    continue;
                 }
-                continue;
+                None => {
+                    if filters.aggregate_ids.is_empty() && filters.types.is_empty() {
+                        let line = Line { partition, offset, accepted: false, rejection, ..Line::empty() };
+                        sink.write(&line)?;
+                        lines += 1;
+                    }
+                    continue;
+                }
             };
             for event in commit.events.iter().filter(|e| filters.wants(&commit, e)) {
                 let line = Line {
@@ -234,7 +258,7 @@ pub async fn run(sources: &Sources, filters: &Filters, format: Format, out: Box<
                     occurred_at: Some(event.occurred_at),
                     command: Some(&commit.command.name),
                     correlation_id: Some(&commit.metadata.correlation_id),
-                    data: Some(event.wire_data()),
+                    data: Some(opener.open(event.wire_data(), commit.aggregate_id).await?),
                 };
                 sink.write(&line)?;
                 lines += 1;
@@ -246,7 +270,7 @@ pub async fn run(sources: &Sources, filters: &Filters, format: Format, out: Box<
     Ok(lines)
 }
 
-impl Line<'_> {
+impl<'a> Line<'a> {
     fn empty() -> Self {
         Line {
             partition: 0,
@@ -264,6 +288,33 @@ impl Line<'_> {
             command: None,
             correlation_id: None,
             data: None,
+        }
+    }
+
+    /// A subject's erasure: who and why, nothing personal.
+    fn erasure(
+        partition: i32,
+        offset: i64,
+        verdict: &Verdict,
+        rejection: Option<&'static str>,
+        erasure: &'a SubjectCommit,
+    ) -> Self {
+        Line {
+            partition,
+            offset,
+            accepted: verdict.is_accepted(),
+            rejection,
+            commit_id: Some(erasure.commit_id),
+            aggregate_type: Some(events::subject::AGGREGATE_TYPE),
+            aggregate_id: Some(erasure.subject),
+            sequence: Some(erasure.expected_version + 1),
+            event_id: Some(erasure.event_id),
+            event_type: Some(events::subject::ERASED),
+            schema_version: Some(1),
+            occurred_at: Some(erasure.occurred_at),
+            command: Some(&erasure.command.name),
+            correlation_id: Some(&erasure.metadata.correlation_id),
+            data: Some(serde_json::to_value(&erasure.erased).expect("the erasure serialises")),
         }
     }
 }

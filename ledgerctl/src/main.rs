@@ -19,7 +19,9 @@ use clap::{Parser, Subcommand};
 
 mod export;
 mod log;
+mod personal;
 mod replay;
+mod reseal;
 mod state_at;
 mod verify;
 
@@ -57,6 +59,8 @@ enum Tool {
         sources: Sources,
         #[command(flatten)]
         filters: export::Filters,
+        #[command(flatten)]
+        keys: personal::KeySource,
         /// Output format.
         #[arg(long, value_enum, default_value = "ndjson")]
         format: export::Format,
@@ -117,6 +121,33 @@ enum Tool {
         #[arg(long, env = "JWT_AUDIENCE", default_value = "ledgerline")]
         audience: String,
     },
+    /// Re-seal every data subject's key under a new key-encryption key, in one transaction.
+    /// Then restart every service with KEY_ENCRYPTION_KEY set to the new key.
+    RotateKek {
+        /// Postgres URL of the key store (the command service's database).
+        #[arg(long, env = "KEYS_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
+        keys_database_url: String,
+        /// The current KEK.
+        #[command(flatten)]
+        current: ledger_runtime::keys::KeyArgs,
+        /// The new KEK: base64 of 32 random bytes (`openssl rand -base64 32`).
+        #[arg(long, env = "NEW_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+        new_key_encryption_key: ledger_runtime::secret::Secret,
+    },
+    /// Copy the log into a new topic, same partitions and offsets, with every personal field
+    /// that commits written before sealing hold in clear sealed for its subject.
+    Reseal {
+        #[command(flatten)]
+        sources: Sources,
+        /// The new topic (created with the source's partition count; must be empty).
+        #[arg(long)]
+        to_topic: String,
+        /// Postgres URL of the key store (the command service's database).
+        #[arg(long, env = "KEYS_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
+        keys_database_url: String,
+        #[command(flatten)]
+        kek: ledger_runtime::keys::KeyArgs,
+    },
     /// An account's state as of a time or a log position, folded from the log.
     StateAt {
         #[command(flatten)]
@@ -129,18 +160,21 @@ enum Tool {
         /// Fold the commits of the account's partition below this offset.
         #[arg(long)]
         offset: Option<i64>,
+        #[command(flatten)]
+        keys: personal::KeySource,
     },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Tool::Export { sources, filters, format, output } => {
+        Tool::Export { sources, filters, keys, format, output } => {
+            let opener = personal::Opener::new(&keys).await?;
             let out: Box<dyn Write> = match output {
                 Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            match export::run(&sources, &filters, format, out).await {
+            match export::run(&sources, &filters, &opener, format, out).await {
                 Ok(lines) => {
                     eprintln!("exported {lines} line(s)");
                     Ok(())
@@ -172,7 +206,27 @@ async fn main() -> anyhow::Result<()> {
             let max_open = chrono::Duration::seconds(max_open_secs.into());
             exit_on(verify::run(&sources, &database.database_url, max_open).await?)
         }
-        Tool::StateAt { sources, account, at, offset } => state_at::run(&sources, account, at, offset).await,
+        Tool::RotateKek { keys_database_url, current, new_key_encryption_key } => {
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&keys_database_url).await?;
+            let keys = ledger_runtime::keys::SubjectKeys::open(pool, current.kek()?).await?;
+            let new = ledger_runtime::keys::Kek::from_secret(&new_key_encryption_key)?;
+            let rotated = keys.rotate(&new).await?;
+            println!("re-sealed {rotated} subject key(s) and the lookup key under kek {}", new.id());
+            Ok(())
+        }
+        Tool::Reseal { sources, to_topic, keys_database_url, kek } => {
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&keys_database_url).await?;
+            let keys = ledger_runtime::keys::SubjectKeys::open(pool, kek.kek()?).await?;
+            let done = reseal::run(&sources, &to_topic, &keys).await?;
+            println!(
+                "copied {} record(s) to {to_topic}: {} commit(s) changed, {} field(s) sealed or dropped",
+                done.records, done.commits_changed, done.fields_sealed
+            );
+            Ok(())
+        }
+        Tool::StateAt { sources, account, at, offset, keys } => {
+            state_at::run(&sources, &personal::Opener::new(&keys).await?, account, at, offset).await
+        }
         Tool::Token { sub, roles, ttl_secs, jwt_secret, issuer, audience } => {
             let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
             let mut claims = ledger_runtime::auth::claims(&sub, &roles, ttl_secs);

@@ -11,6 +11,7 @@ use crate::{log, Sources};
 /// commits at that instant, exclusive of that offset) and prints the state as JSON.
 pub async fn run(
     sources: &Sources,
+    opener: &crate::personal::Opener,
     account: Uuid,
     at: Option<DateTime<Utc>>,
     offset: Option<i64>,
@@ -36,7 +37,7 @@ pub async fn run(
         last_offset = Some(offset);
     })
     .await?;
-    let body = json!({
+    let mut body = json!({
         "account_id": account,
         "as_of": at,
         "before_offset": offset,
@@ -53,6 +54,7 @@ pub async fn run(
         "available": state.balance - state.held,
         "overdraft_limit": state.overdraft_limit,
     });
+    body = opener.open(body, account).await?;
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use events::subject::{self, Subject, SubjectCommit};
 use events::{fold_commit, Account, Commit};
 use uuid::Uuid;
 
@@ -37,6 +38,8 @@ pub struct FoldedBatch {
     pub accepted: Vec<AcceptedCommit>,
     /// Accounts touched by an accepted commit, as they stand after the batch.
     pub accounts: HashMap<Uuid, StoredAccount>,
+    /// Data subjects erased by an accepted commit of the batch, in log order.
+    pub erasures: Vec<(i64, SubjectCommit)>,
     pub rejected: u64,
 }
 
@@ -46,30 +49,64 @@ impl FoldedBatch {
     }
 }
 
-/// Decodes the records and the aggregate ids they touch.
-pub fn decode(records: &[Record]) -> (Vec<(i64, Option<Commit>)>, Vec<Uuid>) {
-    let decoded: Vec<(i64, Option<Commit>)> =
-        records.iter().map(|r| (r.offset, Commit::decode(&r.value).ok())).collect();
-    let mut ids: Vec<Uuid> = decoded.iter().filter_map(|(_, c)| c.as_ref().map(|c| c.aggregate_id)).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    (decoded, ids)
+/// A batch's records decoded, and the accounts and subjects they touch.
+pub struct Decoded {
+    pub records: Vec<(i64, Option<events::Record>)>,
+    pub accounts: Vec<Uuid>,
+    pub subjects: Vec<Uuid>,
 }
 
-/// Applies the fold rule to `decoded`, starting from `stored` (the read model
-/// state as of the batch's first offset).
+/// Decodes the records and the aggregate ids they touch.
+pub fn decode(records: &[Record]) -> Decoded {
+    let records: Vec<(i64, Option<events::Record>)> =
+        records.iter().map(|r| (r.offset, events::Record::decode(&r.value).ok())).collect();
+    let (mut accounts, mut subjects) = (Vec::new(), Vec::new());
+    for (_, record) in &records {
+        match record {
+            Some(events::Record::Account(c)) => accounts.push(c.aggregate_id),
+            Some(events::Record::Subject(c)) => subjects.push(c.subject),
+            None => {}
+        }
+    }
+    for ids in [&mut accounts, &mut subjects] {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    Decoded { records, accounts, subjects }
+}
+
+/// Applies the fold rule to `decoded`, starting from `stored` and
+/// `stored_subjects` (the read model state as of the batch's first offset).
 pub fn fold(
     topic: &str,
     partition: i32,
-    decoded: Vec<(i64, Option<Commit>)>,
+    decoded: Decoded,
     mut stored: HashMap<Uuid, StoredAccount>,
+    mut stored_subjects: HashMap<Uuid, Subject>,
 ) -> FoldedBatch {
-    let mut batch =
-        FoldedBatch { topic: topic.to_owned(), partition, accepted: Vec::new(), accounts: HashMap::new(), rejected: 0 };
-    for (offset, commit) in decoded {
-        let Some(commit) = commit else {
-            batch.rejected += 1;
-            continue;
+    let mut batch = FoldedBatch {
+        topic: topic.to_owned(),
+        partition,
+        accepted: Vec::new(),
+        accounts: HashMap::new(),
+        erasures: Vec::new(),
+        rejected: 0,
+    };
+    for (offset, record) in decoded.records {
+        let commit = match record {
+            Some(events::Record::Account(commit)) => commit,
+            Some(events::Record::Subject(commit)) => {
+                if subject::fold_commit(stored_subjects.entry(commit.subject).or_default(), &commit).is_accepted() {
+                    batch.erasures.push((offset, commit));
+                } else {
+                    batch.rejected += 1;
+                }
+                continue;
+            }
+            None => {
+                batch.rejected += 1;
+                continue;
+            }
         };
         let epoch = DateTime::<Utc>::UNIX_EPOCH;
         let entry = stored.entry(commit.aggregate_id).or_insert_with(|| StoredAccount {
@@ -111,10 +148,11 @@ mod tests {
                 timestamp_ms: None,
             },
         ];
-        let (decoded, ids) = decode(&records);
-        let batch = fold("t", 0, decoded, HashMap::new());
+        let decoded = decode(&records);
+        let id = decoded.accounts[0];
+        let batch = fold("t", 0, decoded, HashMap::new(), HashMap::new());
         assert_eq!((batch.accepted.len(), batch.rejected), (2, 0));
-        let account = &batch.accounts[&ids[0]].account;
-        assert_eq!((account.balance, account.version, account.owner.as_str()), (700, 2, "legacy"));
+        let account = &batch.accounts[&id].account;
+        assert_eq!((account.balance, account.version, account.owner.clear()), (700, 2, Some("legacy")));
     }
 }

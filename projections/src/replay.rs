@@ -17,7 +17,7 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::mpsc;
 use tracing::{info, instrument};
 
-use crate::batch::{self, Record};
+use crate::batch::Record;
 use crate::error::Error;
 use crate::projector::{self, Projector};
 use crate::store::{self, shadow};
@@ -198,10 +198,8 @@ impl Folder<'_> {
         let (topic, batch_max) = (self.replay.events_topic.clone(), self.replay.batch_max.max(1));
         let reading = tokio::spawn(async move { read_batches(reader, topic, ranges, batch_max, tx).await });
         while let Some((partition, records)) = rx.recv().await {
-            let (decoded, ids) = batch::decode(&records);
             let mut shadow_tx = conn.begin().await?;
-            let stored = store::load_accounts(&mut shadow_tx, &ids).await?;
-            let folded = batch::fold(&self.replay.events_topic, partition, decoded, stored);
+            let folded = store::fold_batch(&mut shadow_tx, &self.replay.events_topic, partition, &records).await?;
             for projector in self.projectors {
                 projector.apply(&mut shadow_tx, &folded).await?;
             }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
-use crate::batch::{self, Record};
+use crate::batch::Record;
 use crate::consumer::{Change, GroupConsumer};
 use crate::error::Error;
 use crate::metrics::{Metrics, ProjectionLabels};
@@ -204,10 +204,8 @@ impl Worker {
         log_end: i64,
         records: &[Record],
     ) -> Result<usize, Error> {
-        let (decoded, ids) = batch::decode(records);
         let mut tx = self.pool.begin().await?;
-        let stored = store::load_accounts(&mut tx, &ids).await?;
-        let folded = batch::fold(&self.topic, partition, decoded, stored);
+        let folded = store::fold_batch(&mut tx, &self.topic, partition, records).await?;
         // This batch's span is linked to the trace of every commit it applies.
         let span = tracing::Span::current();
         for accepted in &folded.accepted {

@@ -33,6 +33,8 @@ pub struct AppState {
     pub lag_cache: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, i64)>>>,
     /// Requests by route, rendered on `/metrics` (role `ops`).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Opens the personal fields of what is read.
+    pub opener: crate::personal::Opener,
 }
 
 /// How long a `Read-Lag-Records` value is reused. The header reports staleness,
@@ -79,11 +81,13 @@ pub struct Application {
     listener: TcpListener,
     pool: PgPool,
     auth: ledger_runtime::auth::Authenticator,
+    kek: ledger_runtime::keys::Kek,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, Error> {
         let auth = ledger_runtime::auth::Authenticator::new(&config.auth)?;
+        let kek = config.keys.kek()?;
         let pool = until_ok("the database", || {
             PgPoolOptions::new()
                 .max_connections(16)
@@ -99,7 +103,7 @@ impl Application {
         })
         .await;
         let listener = TcpListener::bind(config.http_addr).await?;
-        Ok(Self { config, listener, pool, auth })
+        Ok(Self { config, listener, pool, auth, kek })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -122,6 +126,7 @@ impl Application {
             auth: self.auth.clone(),
             lag_cache: Default::default(),
             metrics: Default::default(),
+            opener: crate::personal::Opener::new(self.pool.clone(), self.kek),
         };
         if self.config.consistency_token_key.expose() == crate::config::DEV_TOKEN_KEY {
             tracing::warn!(

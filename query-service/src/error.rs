@@ -19,4 +19,8 @@ pub enum Error {
     Auth(#[from] ledger_runtime::auth::AuthError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the key store is unavailable")]
+    KeysUnavailable,
+    #[error(transparent)]
+    Keys(#[from] ledger_runtime::keys::KeyError),
 }

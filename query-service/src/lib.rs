@@ -20,6 +20,7 @@
 //!   (one transfer, an account's transfers), `ledger` (totals), `events` (the
 //!   archive), `openapi` (the document).
 //! - [`metrics`] — Prometheus metrics: HTTP, consistency waits, lag, pool, process.
+//! - [`personal`] — opening sealed personal fields on read (`null` once erased).
 //! - [`store`] — the SQL (SELECTs only) of accounts, entries and events;
 //!   [`store::transfers`] that of transfers, their steps and the ledger totals.
 
@@ -30,6 +31,7 @@ pub mod cursor;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod personal;
 pub mod store;
 
 pub use app::Application;

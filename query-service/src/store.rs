@@ -15,7 +15,15 @@ pub mod transfers;
 #[schema(as = Account)]
 pub struct AccountView {
     pub id: Uuid,
-    pub owner: String,
+    /// The owner's name; `null` once the owner is erased.
+    #[sqlx(skip)]
+    pub owner: Option<String>,
+    /// The owner's personal data is erased (GDPR art. 17): `owner` is `null` for good.
+    pub erased: bool,
+    /// The owner as the read model stores it (sealed).
+    #[sqlx(rename = "owner")]
+    #[serde(skip)]
+    pub stored_owner: serde_json::Value,
     pub currency: String,
     /// Everything on the account, holds included.
     pub balance: i64,
@@ -42,7 +50,15 @@ pub struct EntryView {
     pub kind: String,
     pub amount: i64,
     pub balance_after: i64,
+    /// `null` when there is none, or once its author is erased.
+    #[sqlx(skip)]
     pub reference: Option<String>,
+    #[sqlx(rename = "reference")]
+    #[serde(skip)]
+    pub stored_reference: Option<serde_json::Value>,
+    /// Its author's erasure is projected: not opened, whatever a key cache holds.
+    #[serde(skip)]
+    pub reference_erased: bool,
     /// The transfer this entry is a leg of; null for deposits and withdrawals.
     pub transfer_id: Option<Uuid>,
     pub commit_id: Uuid,
@@ -131,8 +147,33 @@ pub fn account_events(pool: &PgPool, id: Uuid) -> impl futures::Stream<Item = Re
 }
 
 const ACCOUNT_COLUMNS: &str =
-    "id, owner, currency, balance, held, balance - held as available, overdraft_limit, status, version, opened_at, \
-     updated_at";
+    "id, owner, erased, currency, balance, held, balance - held as available, overdraft_limit, status, version, \
+     opened_at, updated_at";
+
+impl AccountView {
+    /// Opens the stored owner: `owner` in clear, or `null` and `erased` once its key is gone.
+    pub async fn open(mut self, opener: &crate::personal::Opener) -> Result<Self, Error> {
+        if !self.erased {
+            let opened = opener.open(&self.stored_owner, &[self.id], "owner").await?;
+            self.owner = opened.text;
+            self.erased = opened.erased;
+        }
+        Ok(self)
+    }
+}
+
+impl EntryView {
+    /// Opens the stored reference, a field of `account`.
+    pub async fn open(mut self, opener: &crate::personal::Opener, account: Uuid) -> Result<Self, Error> {
+        match &self.stored_reference {
+            Some(stored) if !self.reference_erased => {
+                self.reference = opener.open(stored, &[account], "reference").await?.text
+            }
+            _ => {}
+        }
+        Ok(self)
+    }
+}
 
 /// One account. An id that only ever refused a transfer credit (`not_opened`) is no account.
 pub async fn account(pool: &PgPool, id: Uuid) -> Result<Option<AccountView>, Error> {
@@ -143,25 +184,27 @@ pub async fn account(pool: &PgPool, id: Uuid) -> Result<Option<AccountView>, Err
 /// One page of accounts after `after`, in id order; `limit + 1` rows tell if there is more.
 pub async fn accounts(
     pool: &PgPool,
-    owner: Option<&str>,
+    owner: Option<(&str, Option<Uuid>)>,
     status: Option<&str>,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<AccountView>, Error> {
     let sql = format!(
         "select {ACCOUNT_COLUMNS} from accounts
-          where ($1::text is null or owner = $1) and ($2::text is null or status = $2)
-            and status <> 'not_opened' and ($3::uuid is null or id > $3)
+          where ($1::text is null or owner_subject = $5 or owner = to_jsonb($1::text))
+            and ($2::text is null or status = $2) and status <> 'not_opened' and ($3::uuid is null or id > $3)
           order by id limit $4"
     );
-    Ok(sqlx::query_as(&sql).bind(owner).bind(status).bind(after).bind(limit + 1).fetch_all(pool).await?)
+    let (name, subject) = owner.map_or((None, None), |(name, subject)| (Some(name), subject));
+    Ok(sqlx::query_as(&sql).bind(name).bind(status).bind(after).bind(limit + 1).bind(subject).fetch_all(pool).await?)
 }
 
 /// One page of an account's entries before sequence `before`, newest first.
 pub async fn entries(pool: &PgPool, id: Uuid, before: Option<i64>, limit: i64) -> Result<Vec<EntryView>, Error> {
     Ok(sqlx::query_as(
         "select sequence, kind, amount, balance_after, reference, transfer_id, commit_id, partition, \"offset\",
-                occurred_at
+                occurred_at, exists (select 1 from erased_subjects e
+                                      where e.subject = (reference->>'subject')::uuid) as reference_erased
            from account_entries
           where account_id = $1 and ($2::int8 is null or sequence < $2)
           order by sequence desc limit $3",
@@ -171,6 +214,15 @@ pub async fn entries(pool: &PgPool, id: Uuid, before: Option<i64>, limit: i64) -
     .bind(limit + 1)
     .fetch_all(pool)
     .await?)
+}
+
+/// Is the erasure of `subject` projected?
+pub async fn subject_erased(pool: &PgPool, subject: Uuid) -> Result<bool, Error> {
+    let (erased,): (bool,) = sqlx::query_as("select exists (select 1 from erased_subjects where subject = $1)")
+        .bind(subject)
+        .fetch_one(pool)
+        .await?;
+    Ok(erased)
 }
 
 /// Lowest checkpoint of `projections` on a partition (`None`: never applied).

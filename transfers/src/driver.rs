@@ -21,7 +21,8 @@ use crate::steps::Step;
 /// A hold open in the log: `TransferHeld` accepted, not posted, voided or expired yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hold {
-    pub reference: Option<String>,
+    /// As the source's commit holds it: sealed for the source's owner. Passed on, never opened.
+    pub reference: Option<events::Personal>,
     pub expires_at: DateTime<Utc>,
 }
 

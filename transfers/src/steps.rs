@@ -51,7 +51,14 @@ impl Kind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// Credit `to`, or record its refusal: after a debit or a posted hold on `from`.
-    Credit { transfer_id: Uuid, from: Uuid, to: Uuid, amount: i64, currency: String, reference: Option<String> },
+    Credit {
+        transfer_id: Uuid,
+        from: Uuid,
+        to: Uuid,
+        amount: i64,
+        currency: String,
+        reference: Option<events::Personal>,
+    },
     /// Give the money back to `from`: the destination refused.
     Reverse { transfer_id: Uuid, from: Uuid },
     /// Release the hold on `from`: its timeout passed.

@@ -11,12 +11,13 @@ pub use extract::CommandHeaders;
 pub use forward::Forwarder;
 pub use openapi::document as openapi_document;
 mod routes;
+mod subjects;
 mod transfers;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
 use serde_json::json;
 use tower_http::trace::TraceLayer;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/internal/transfers/{id}/legs", get(cluster::legs))
         .route("/v1/internal/accounts/{id}/currency", get(cluster::currency))
         .route("/v1/cluster", get(cluster::members))
+        .route("/v1/subjects/{subject}", delete(subjects::erase))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

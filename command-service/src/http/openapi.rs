@@ -136,12 +136,13 @@ pub struct PositionDoc {
         super::transfers::reverse,
         super::transfers::expire,
         super::cluster::members,
+        super::subjects::erase,
         super::healthz,
         super::readyz,
     ),
     components(schemas(
         OpenAccountBody, MoneyBody, FreezeBody, NoBody, Accepted, PositionDoc, ProblemDoc, TransferBody, PostBody,
-        VoidBody, CreditBody, SourceBody, TransferAccepted
+        VoidBody, CreditBody, SourceBody, TransferAccepted, crate::erasure::Erasure
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -25,7 +25,8 @@ fn status_of(error: &DomainError) -> StatusCode {
         | DomainError::TransferExpired
         | DomainError::TransferNotPending
         | DomainError::TransferLegRecorded
-        | DomainError::TransferNotExpired => StatusCode::CONFLICT,
+        | DomainError::TransferNotExpired
+        | DomainError::SubjectErased => StatusCode::CONFLICT,
     }
 }
 
@@ -53,6 +54,7 @@ impl IntoResponse for Refusal {
                 response
             }
             Refusal::BadRequest(_) => problem(StatusCode::BAD_REQUEST, "validation_failed", detail),
+            Refusal::UnknownSubject => problem(StatusCode::NOT_FOUND, "subject_not_found", detail),
             Refusal::Forbidden(_) => problem(StatusCode::FORBIDDEN, "forbidden", detail),
             Refusal::PayloadTooLarge => problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail),
             Refusal::UnsupportedMediaType => {

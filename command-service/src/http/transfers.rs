@@ -68,8 +68,10 @@ pub struct CreditBody {
     to: Uuid,
     amount: i64,
     currency: String,
+    /// The source's reference as its commit holds it: sealed for the source's owner (or clear, from an old log).
     #[serde(default)]
-    reference: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    reference: Option<events::Personal>,
 }
 
 /// The source account of a transfer.

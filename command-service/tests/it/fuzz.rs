@@ -32,16 +32,32 @@ fn router() -> axum::Router {
         token_key: Arc::from(&b"fuzz"[..]),
         auth,
         rate_limit,
+        eraser: Arc::new(command_service::erasure::Eraser {
+            keys: Arc::new(ledger_runtime::keys::SubjectKeys::detached(
+                lazy_pool(),
+                ledger_runtime::keys::Kek::development(),
+                events::personal::DataKey::generate(),
+            )),
+            producer: Arc::new(
+                command_service::send::SharedProducer::new("127.0.0.1:1", "fuzz", 1).expect("a producer"),
+            ),
+            topic: "fuzz".into(),
+            partitions: 8,
+        }),
     })
+}
+
+/// A pool that never connects.
+fn lazy_pool() -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_millis(1))
+        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+        .expect("a lazy pool")
 }
 
 /// A cluster directory that never connects: no instance owns anything.
 fn detached_registry() -> Registry {
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .acquire_timeout(std::time::Duration::from_millis(1))
-        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
-        .expect("a lazy pool");
-    Registry::new(pool, "fuzz".into(), "http://127.0.0.1:1".into(), std::time::Duration::from_secs(3))
+    Registry::new(lazy_pool(), "fuzz".into(), "http://127.0.0.1:1".into(), std::time::Duration::from_secs(3))
 }
 
 /// Cases per property; `PROPTEST_CASES` overrides it.
@@ -103,7 +119,10 @@ fn check(runtime: &tokio::runtime::Runtime, route: usize, body: Vec<u8>) -> Resu
         .header(header::AUTHORIZATION, format!("Bearer {}", testkit::token("fuzzer", &["client"])))
         .body(Body::from(body))
         .expect("request");
-    let response = runtime.block_on(async { router().oneshot(request).await }).expect("infallible");
+    // One router for every case: each holds a Kafka producer, which is not free to create.
+    static ROUTER: std::sync::OnceLock<axum::Router> = std::sync::OnceLock::new();
+    let response =
+        runtime.block_on(async { ROUTER.get_or_init(router).clone().oneshot(request).await }).expect("infallible");
     let status = response.status().as_u16();
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
     let bytes = runtime.block_on(axum::body::to_bytes(response.into_body(), 1 << 20)).expect("body");

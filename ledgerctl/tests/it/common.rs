@@ -83,15 +83,29 @@ impl System {
         self.ledgerctl_command(args)()
     }
 
+    /// `ledgerctl args` with `env` added.
+    pub fn ledgerctl_with(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        run(command)
+    }
+
     /// `ledgerctl args`, to run later (e.g. on a blocking thread).
     pub fn ledgerctl_command(&self, args: &[&str]) -> impl FnOnce() -> (bool, String) + Send + 'static {
+        let command = self.command(args);
+        move || run(command)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ledgerctl"));
         command
             .args(args)
             .env("KAFKA_BROKERS", &self.stack.broker.addr)
             .env("EVENTS_TOPIC", &self.stack.topic)
-            .env("DATABASE_URL", &self.stack.db.url);
-        move || run(command)
+            .env("DATABASE_URL", &self.stack.db.url)
+            // Personal fields are opened with the key store (the development KEK, as the services use).
+            .env("KEYS_DATABASE_URL", &self.stack.db.url);
+        command
     }
 }
 

@@ -4,4 +4,5 @@
 mod common;
 mod export;
 mod replay;
+mod reseal;
 mod verify;

@@ -62,7 +62,7 @@ async fn a_replay_under_writes_and_reads_swaps_atomically_serves_no_5xx_and_veri
     .await
     .expect("replay");
     assert!(ok, "{out}");
-    assert!(out.contains("swapped in atomically: accounts, account_entries, event_archive"), "{out}");
+    assert!(out.contains("swapped in atomically: accounts, erased_subjects, account_entries, event_archive"), "{out}");
     let during = reads.load(Ordering::Relaxed) - before;
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.cancel();

@@ -85,9 +85,9 @@ pub async fn folded_batches(brokers: &str, topic: &str, batch_max: usize) -> any
         .await?;
         let mut state: HashMap<Uuid, StoredAccount> = HashMap::new();
         for chunk in records.chunks(batch_max) {
-            let (decoded, ids) = batch::decode(chunk);
-            let stored = ids.iter().filter_map(|id| state.get(id).map(|a| (*id, a.clone()))).collect();
-            let folded = batch::fold(topic, p, decoded, stored);
+            let decoded = batch::decode(chunk);
+            let stored = decoded.accounts.iter().filter_map(|id| state.get(id).map(|a| (*id, a.clone()))).collect();
+            let folded = batch::fold(topic, p, decoded, stored, HashMap::new());
             state.extend(folded.accounts.iter().map(|(id, a)| (*id, a.clone())));
             batches.push(folded);
         }

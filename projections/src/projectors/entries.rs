@@ -57,7 +57,7 @@ struct Movement<'a> {
     kind: &'static str,
     amount: i64,
     balance_after: i64,
-    reference: Option<&'a String>,
+    reference: Option<&'a events::Personal>,
     transfer_id: Option<Uuid>,
 }
 

@@ -24,7 +24,14 @@ pub fn batch(accounts: &[(Uuid, &str)]) -> FoldedBatch {
             (*id, StoredAccount { account, opened_at: at(0), updated_at: at(0) })
         })
         .collect::<HashMap<_, _>>();
-    FoldedBatch { topic: "t".to_owned(), partition: 3, accepted: Vec::new(), accounts, rejected: 0 }
+    FoldedBatch {
+        topic: "t".to_owned(),
+        partition: 3,
+        accepted: Vec::new(),
+        accounts,
+        erasures: Vec::new(),
+        rejected: 0,
+    }
 }
 
 /// Appends a commit of `events` on `account`, at the next offset.

@@ -128,7 +128,7 @@ struct Known {
     to: Uuid,
     currency: Option<String>,
     amount: i64,
-    reference: Option<String>,
+    reference: Option<events::Personal>,
 }
 
 /// The source leg is final for everything it carries.
@@ -147,7 +147,7 @@ fn fill(
     to: Option<Uuid>,
     currency: Option<String>,
     amount: Option<i64>,
-    reference: Option<String>,
+    reference: Option<events::Personal>,
 ) {
     if row.legs.debited || row.legs.held {
         return;

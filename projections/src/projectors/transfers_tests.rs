@@ -8,7 +8,7 @@ use crate::projectors::fixtures::{at, batch, commit};
 use crate::projectors::totals::deltas;
 
 fn debited(id: Uuid, to: Uuid, amount: i64) -> AccountEvent {
-    let reference = Some("rent".to_owned());
+    let reference = Some("rent".into());
     AccountEvent::TransferDebited(TransferDebited {
         transfer_id: id,
         to,
@@ -19,7 +19,7 @@ fn debited(id: Uuid, to: Uuid, amount: i64) -> AccountEvent {
 }
 
 fn credited(id: Uuid, from: Uuid, amount: i64) -> AccountEvent {
-    let reference = Some("rent".to_owned());
+    let reference = Some("rent".into());
     AccountEvent::TransferCredited(TransferCredited { transfer_id: id, from, amount, reference, balance_after: amount })
 }
 
@@ -39,7 +39,10 @@ fn a_debit_and_its_credit_in_one_batch_merge_into_one_completed_transfer_with_tw
     let row = &rows[0];
     assert_eq!((row.id, row.from_account, row.to_account), (id, Some(from), Some(to)));
     assert_eq!((row.currency.as_deref(), row.amount, row.pending), (Some("EUR"), Some(300), Some(false)));
-    assert_eq!((row.reference.as_deref(), row.created_at, row.updated_at), (Some("rent"), at(100), at(101)));
+    assert_eq!(
+        (row.reference.as_ref().and_then(|r| r.clear()), row.created_at, row.updated_at),
+        (Some("rent"), at(100), at(101))
+    );
     assert!(row.legs.debited && row.legs.credited);
     assert_eq!(row.legs.status(), TransferStatus::Completed);
     let steps: Vec<_> = steps.iter().map(|s| (s.account_id, s.step, s.amount, s.offset)).collect();

@@ -3,6 +3,7 @@
 //! totals are in [`transfers`], the shadow schema of a replay in [`shadow`].
 
 pub mod shadow;
+pub mod subjects;
 pub mod transfers;
 
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ pub async fn migrate_connection(conn: &mut PgConnection) -> Result<(), Error> {
     // Several crates migrate the same database: each ignores the others' versions.
     let mut migrator = sqlx::migrate!("./migrations");
     migrator.set_ignore_missing(true);
+    // The key store's tables first: the read models' grants name them.
+    ledger_runtime::keys::migrate(&mut *conn).await?;
     migrator.run(conn).await?;
     Ok(())
 }
@@ -39,7 +42,21 @@ fn status(text: &str) -> Status {
     }
 }
 
-type AccountRow = (Uuid, String, String, i64, i64, i64, String, i64, Option<Uuid>, DateTime<Utc>, DateTime<Utc>);
+type AccountRow =
+    (Uuid, serde_json::Value, String, i64, i64, i64, String, i64, Option<Uuid>, DateTime<Utc>, DateTime<Utc>);
+
+/// Decodes a batch, loads the state it folds on (in `tx`) and folds it.
+pub async fn fold_batch(
+    tx: &mut PgConnection,
+    topic: &str,
+    partition: i32,
+    records: &[crate::batch::Record],
+) -> Result<crate::batch::FoldedBatch, Error> {
+    let decoded = crate::batch::decode(records);
+    let stored = load_accounts(tx, &decoded.accounts).await?;
+    let subjects = subjects::load_subjects(tx, &decoded.subjects).await?;
+    Ok(crate::batch::fold(topic, partition, decoded, stored, subjects))
+}
 
 /// The stored state of the given accounts (the fold state for the batch). It
 /// has no `transfers`: the fold's `apply` works from the events' data alone.
@@ -56,6 +73,7 @@ pub async fn load_accounts(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMa
         .into_iter()
         .map(|(id, owner, currency, balance, held, overdraft_limit, st, version, head, opened_at, updated_at)| {
             let (version, status) = (version as u64, status(&st));
+            let owner = serde_json::from_value(owner).unwrap_or_default();
             let account = Account {
                 version,
                 status,
@@ -78,7 +96,8 @@ pub async fn upsert_accounts(tx: &mut PgConnection, accounts: &HashMap<Uuid, Sto
     }
     // One array per column, all in the map's (stable) iteration order.
     let ids: Vec<Uuid> = accounts.keys().copied().collect();
-    let owners: Vec<&str> = accounts.values().map(|s| s.account.owner.as_str()).collect();
+    let owners: Vec<serde_json::Value> = accounts.values().map(|s| personal_json(&s.account.owner)).collect();
+    let subjects: Vec<Option<Uuid>> = accounts.values().map(|s| s.account.owner.subject()).collect();
     let currencies: Vec<&str> = accounts.values().map(|s| s.account.currency.as_str()).collect();
     let statuses: Vec<&str> = accounts.values().map(|s| s.account.status.as_str()).collect();
     let balances: Vec<i64> = accounts.values().map(|s| s.account.balance).collect();
@@ -90,9 +109,12 @@ pub async fn upsert_accounts(tx: &mut PgConnection, accounts: &HashMap<Uuid, Sto
     let updated: Vec<DateTime<Utc>> = accounts.values().map(|s| s.updated_at).collect();
     sqlx::query(
         "insert into accounts (id, owner, currency, balance, overdraft_limit, status, version, head_commit_id,
-                               opened_at, updated_at, held)
-         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::int8[],
-                              $8::uuid[], $9::timestamptz[], $10::timestamptz[], $11::int8[])
+                               opened_at, updated_at, held, owner_subject, erased)
+         select u.*, exists (select 1 from erased_subjects e where e.subject = u.owner_subject)
+           from unnest($1::uuid[], $2::jsonb[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::int8[],
+                       $8::uuid[], $9::timestamptz[], $10::timestamptz[], $11::int8[], $12::uuid[])
+                as u(id, owner, currency, balance, overdraft_limit, status, version, head_commit_id, opened_at,
+                     updated_at, held, owner_subject)
          on conflict (id) do update set
            owner = excluded.owner, currency = excluded.currency, balance = excluded.balance, held = excluded.held,
            overdraft_limit = excluded.overdraft_limit, status = excluded.status, version = excluded.version,
@@ -109,9 +131,16 @@ pub async fn upsert_accounts(tx: &mut PgConnection, accounts: &HashMap<Uuid, Sto
     .bind(&opened)
     .bind(&updated)
     .bind(&held)
+    .bind(&subjects)
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// A personal field as the read models store it: a JSON string (clear, from an
+/// old log) or the sealed object; opened only when read.
+pub fn personal_json(field: &events::Personal) -> serde_json::Value {
+    serde_json::to_value(field).expect("a personal field serialises")
 }
 
 /// One money movement: a deposit, a withdrawal, or a transfer leg that moves a balance.
@@ -121,7 +150,7 @@ pub struct EntryRow {
     pub kind: &'static str,
     pub amount: i64,
     pub balance_after: i64,
-    pub reference: Option<String>,
+    pub reference: Option<events::Personal>,
     /// The transfer this entry is a leg of.
     pub transfer_id: Option<Uuid>,
     pub commit_id: Uuid,
@@ -138,7 +167,8 @@ pub async fn insert_entries(tx: &mut PgConnection, partition: i32, rows: &[Entry
     let kinds: Vec<&str> = rows.iter().map(|r| r.kind).collect();
     let amounts: Vec<i64> = rows.iter().map(|r| r.amount).collect();
     let balances: Vec<i64> = rows.iter().map(|r| r.balance_after).collect();
-    let references: Vec<Option<&str>> = rows.iter().map(|r| r.reference.as_deref()).collect();
+    let references: Vec<Option<serde_json::Value>> =
+        rows.iter().map(|r| r.reference.as_ref().map(personal_json)).collect();
     let commits: Vec<Uuid> = rows.iter().map(|r| r.commit_id).collect();
     let offsets: Vec<i64> = rows.iter().map(|r| r.offset).collect();
     let times: Vec<DateTime<Utc>> = rows.iter().map(|r| r.occurred_at).collect();
@@ -147,7 +177,7 @@ pub async fn insert_entries(tx: &mut PgConnection, partition: i32, rows: &[Entry
         "insert into account_entries (account_id, sequence, kind, amount, balance_after, reference, commit_id,
                                       partition, \"offset\", occurred_at, transfer_id)
          select a, s, k, m, b, r, c, $8, o, t, x
-           from unnest($1::uuid[], $2::int8[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::uuid[],
+           from unnest($1::uuid[], $2::int8[], $3::text[], $4::int8[], $5::int8[], $6::jsonb[], $7::uuid[],
                        $9::int8[], $10::timestamptz[], $11::uuid[]) as u(a, s, k, m, b, r, c, o, t, x)",
     )
     .bind(&ids)

@@ -25,7 +25,7 @@ pub struct TransferRow {
     pub amount: Option<i64>,
     pub posted_amount: Option<i64>,
     pub pending: Option<bool>,
-    pub reference: Option<String>,
+    pub reference: Option<events::Personal>,
     pub expires_at: Option<DateTime<Utc>>,
     pub refused_reason: Option<String>,
     /// The legs seen; `debited || held` means the source leg is among them.
@@ -58,7 +58,8 @@ pub async fn upsert_transfers(tx: &mut PgConnection, rows: &[TransferRow]) -> Re
     let amounts: Vec<Option<i64>> = rows.iter().map(|r| r.amount).collect();
     let posted_amounts: Vec<Option<i64>> = rows.iter().map(|r| r.posted_amount).collect();
     let pending: Vec<Option<bool>> = rows.iter().map(|r| r.pending).collect();
-    let references: Vec<Option<&str>> = rows.iter().map(|r| r.reference.as_deref()).collect();
+    let references: Vec<Option<serde_json::Value>> =
+        rows.iter().map(|r| r.reference.as_ref().map(super::personal_json)).collect();
     let expires: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.expires_at).collect();
     let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.refused_reason.as_deref()).collect();
     let flag = |f: fn(&Legs) -> bool| -> Vec<bool> { rows.iter().map(|r| f(&r.legs)).collect() };
@@ -69,7 +70,7 @@ pub async fn upsert_transfers(tx: &mut PgConnection, rows: &[TransferRow]) -> Re
                                 expires_at, refused_reason, debited, held, posted, voided, expired, credited,
                                 refused, reversed, created_at, updated_at)
          select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int8[], $6::int8[], $7::bool[],
-                              $8::text[], $9::timestamptz[], $10::text[], $11::bool[], $12::bool[], $13::bool[],
+                              $8::jsonb[], $9::timestamptz[], $10::text[], $11::bool[], $12::bool[], $13::bool[],
                               $14::bool[], $15::bool[], $16::bool[], $17::bool[], $18::bool[],
                               $19::timestamptz[], $20::timestamptz[])
                   as u(id, f, t, c, a, pa, p, r, e, rr, d, h, po, v, x, cr, rf, rv, ca, ua)

@@ -108,12 +108,19 @@ pub(super) fn scope(principal: &Principal) -> Result<Option<&str>, Error> {
     Ok((principal.restricted && !principal.has(Role::Analyst)).then_some(principal.sub.as_str()))
 }
 
-/// Someone else's account does not exist, as far as a client can tell.
-pub(super) fn visible(scope: Option<&str>, owner: &str) -> Result<(), Error> {
+/// Someone else's account does not exist, as far as a client can tell (nor
+/// does an erased owner's: it belongs to nobody's token any more).
+pub(super) fn visible(scope: Option<&str>, owner: Option<&str>) -> Result<(), Error> {
     match scope {
-        Some(me) if me != owner => Err(Error::NotFound("no such account")),
+        Some(me) if Some(me) != owner => Err(Error::NotFound("no such account")),
         _ => Ok(()),
     }
+}
+
+/// One account from the read model, its owner opened.
+pub(super) async fn load(state: &AppState, id: Uuid) -> Result<AccountView, Error> {
+    let account = store::account(&state.pool, id).await?.ok_or(Error::NotFound("no such account"))?;
+    account.open(&state.opener).await
 }
 
 pub(super) fn with_lag(mut response: Response, lag: Option<i64>) -> Response {
@@ -142,8 +149,8 @@ pub async fn one(
     let scope = scope(&principal)?;
     let id = account_id(&id)?;
     let lag = state.fresh_enough(&headers, query.after.as_deref(), &["accounts"]).await?;
-    let account = store::account(&state.pool, id).await?.ok_or(Error::NotFound("no such account"))?;
-    visible(scope, &account.owner)?;
+    let account = load(&state, id).await?;
+    visible(scope, account.owner.as_deref())?;
     let etag = format!("\"{}\"", account.version);
     let etag_value = HeaderValue::from_str(&etag).map_err(|_| Error::Validation("bad etag".into()))?;
     let matches = headers
@@ -185,7 +192,16 @@ pub async fn list(
         (Some(me), _) => Some(me),
         (None, owner) => owner,
     };
-    let mut rows = store::accounts(&state.pool, owner, query.status.as_deref(), after, limit).await?;
+    let owner = match owner {
+        Some(name) => Some((name, state.opener.subject_of(name).await?)),
+        None => None,
+    };
+    let rows = store::accounts(&state.pool, owner, query.status.as_deref(), after, limit).await?;
+    let mut opened = Vec::with_capacity(rows.len());
+    for row in rows {
+        opened.push(row.open(&state.opener).await?);
+    }
+    let mut rows = opened;
     let next_cursor = next_page(&mut rows, limit, |a| cursor::account(a.id));
     Ok(with_lag(Json(AccountPage { items: rows, next_cursor }).into_response(), lag))
 }
@@ -207,9 +223,14 @@ pub async fn entries(
     let limit = limit(query.limit)?;
     let before = query.cursor.as_deref().map(cursor::parse_entry).transpose()?;
     let lag = state.fresh_enough(&headers, query.after.as_deref(), &["accounts", "account_entries"]).await?;
-    let account = store::account(&state.pool, id).await?.ok_or(Error::NotFound("no such account"))?;
-    visible(scope, &account.owner)?;
-    let mut rows = store::entries(&state.pool, id, before, limit).await?;
+    let account = load(&state, id).await?;
+    visible(scope, account.owner.as_deref())?;
+    let rows = store::entries(&state.pool, id, before, limit).await?;
+    let mut opened = Vec::with_capacity(rows.len());
+    for row in rows {
+        opened.push(row.open(&state.opener, id).await?);
+    }
+    let mut rows = opened;
     let next_cursor = next_page(&mut rows, limit, |e| cursor::entry(e.sequence));
     Ok(with_lag(Json(EntryPage { items: rows, next_cursor }).into_response(), lag))
 }

@@ -36,7 +36,10 @@ pub struct HistoryQuery {
 pub struct AccountAsOf {
     pub id: Uuid,
     pub as_of: DateTime<Utc>,
-    pub owner: String,
+    /// `null` once the owner is erased.
+    pub owner: Option<String>,
+    /// The owner's personal data is erased.
+    pub erased: bool,
     pub currency: String,
     pub balance: i64,
     /// The sum of the open holds at that instant.
@@ -93,11 +96,19 @@ pub async fn as_of(
     let Some(last_event_at) = last_event_at.filter(|_| account.status != events::Status::NotOpened) else {
         return Err(Error::NotFound("no such account at that instant"));
     };
-    visible(scope, &account.owner)?;
+    let stored_owner = serde_json::to_value(&account.owner).expect("a personal field serialises");
+    let mut owner = state.opener.open(&stored_owner, &[id], "owner").await?;
+    if let Some(subject) = account.owner.subject() {
+        if store::subject_erased(&state.pool, subject).await? {
+            owner = crate::personal::Opened { text: None, erased: true };
+        }
+    }
+    visible(scope, owner.text.as_deref())?;
     let view = AccountAsOf {
         id,
         as_of,
-        owner: account.owner,
+        owner: owner.text,
+        erased: owner.erased,
         currency: account.currency,
         balance: account.balance,
         held: account.held,

@@ -15,6 +15,9 @@ impl IntoResponse for Error {
             Error::BadCursor => problem(StatusCode::BAD_REQUEST, "bad_cursor", detail),
             Error::Auth(error) => error.into_response(),
             Error::NotYetConsistent(_) => problem(StatusCode::GATEWAY_TIMEOUT, "not_yet_consistent", detail),
+            Error::KeysUnavailable => {
+                problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the key store is unavailable".into())
+            }
             Error::Database(ref cause) if is_unavailable(cause) => {
                 tracing::warn!(error = %cause, "read models unavailable");
                 problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the read models are unavailable".into())

@@ -13,9 +13,9 @@ use super::accounts::{account_id, limit, next_page, scope, visible, with_lag};
 use super::openapi::{ReadErrors, TokenHeader};
 use super::params::Params;
 use crate::app::AppState;
+use crate::cursor;
 use crate::error::Error;
 use crate::store::transfers::{self, TransferDetail, TransferView};
-use crate::{cursor, store};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -75,7 +75,12 @@ pub async fn one(
     let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("no such transfer"))?;
     let lag = state.fresh_enough(&headers, query.after.as_deref(), &["transfers"]).await?;
     // A transfer between other people's accounts does not exist, as far as a client can tell.
-    let transfer = transfers::transfer(&state.pool, id, owner).await?.ok_or(Error::NotFound("no such transfer"))?;
+    let owner = match owner {
+        Some(name) => Some((name, state.opener.subject_of(name).await?)),
+        None => None,
+    };
+    let mut transfer = transfers::transfer(&state.pool, id, owner).await?.ok_or(Error::NotFound("no such transfer"))?;
+    transfer.transfer = transfer.transfer.open(&state.opener).await?;
     Ok(with_lag(Json(transfer).into_response(), lag))
 }
 
@@ -96,9 +101,14 @@ pub async fn of_account(
     let limit = limit(query.limit)?;
     let before = query.cursor.as_deref().map(cursor::parse_transfer).transpose()?;
     let lag = state.fresh_enough(&headers, query.after.as_deref(), &["accounts", "transfers"]).await?;
-    let account = store::account(&state.pool, id).await?.ok_or(Error::NotFound("no such account"))?;
-    visible(scope, &account.owner)?;
-    let mut rows = transfers::account_transfers(&state.pool, id, before, limit).await?;
+    let account = super::accounts::load(&state, id).await?;
+    visible(scope, account.owner.as_deref())?;
+    let rows = transfers::account_transfers(&state.pool, id, before, limit).await?;
+    let mut opened = Vec::with_capacity(rows.len());
+    for row in rows {
+        opened.push(row.open(&state.opener).await?);
+    }
+    let mut rows = opened;
     let next_cursor = next_page(&mut rows, limit, |t| cursor::transfer(t.transfer_id));
     Ok(with_lag(Json(TransferPage { items: rows, next_cursor }).into_response(), lag))
 }

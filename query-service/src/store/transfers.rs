@@ -27,7 +27,15 @@ pub struct TransferView {
     /// The destination account.
     #[serde(rename = "to")]
     pub to_account: Option<Uuid>,
+    /// `null` when there is none, or once its author is erased.
+    #[sqlx(skip)]
     pub reference: Option<String>,
+    #[sqlx(rename = "reference")]
+    #[serde(skip)]
+    pub stored_reference: Option<serde_json::Value>,
+    /// Its author's erasure is projected: not opened, whatever a key cache holds.
+    #[serde(skip)]
+    pub reference_erased: bool,
     /// Two-phase: the money was held first, then posted, voided or expired.
     pub pending: Option<bool>,
     /// When an unposted hold expires.
@@ -36,6 +44,18 @@ pub struct TransferView {
     pub refused_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl TransferView {
+    /// Opens the stored reference: sealed for the source's owner, as a field
+    /// of the source (its debit or hold) or of the destination (its credit).
+    pub async fn open(mut self, opener: &crate::personal::Opener) -> Result<Self, Error> {
+        if let Some(stored) = self.stored_reference.as_ref().filter(|_| !self.reference_erased) {
+            let places: Vec<Uuid> = [self.from_account, self.to_account].into_iter().flatten().collect();
+            self.reference = opener.open(stored, &places, "reference").await?.text;
+        }
+        Ok(self)
+    }
 }
 
 /// One leg of a transfer, where the log recorded it.
@@ -80,11 +100,17 @@ pub struct LedgerTotals {
 }
 
 const TRANSFER_COLUMNS: &str = "id as transfer_id, status, amount, posted_amount, currency, from_account, to_account,
-        reference, pending, expires_at, refused_reason, created_at, updated_at";
+        reference, pending, expires_at, refused_reason, created_at, updated_at,
+        exists (select 1 from erased_subjects e where e.subject = (reference->>'subject')::uuid) as reference_erased";
 
 /// One transfer and its steps, read on one snapshot. With `owner` (a client)
 /// the transfer is found only if that owner holds its source or destination.
-pub async fn transfer(pool: &PgPool, id: Uuid, owner: Option<&str>) -> Result<Option<TransferDetail>, Error> {
+pub async fn transfer(
+    pool: &PgPool,
+    id: Uuid,
+    owner: Option<(&str, Option<Uuid>)>,
+) -> Result<Option<TransferDetail>, Error> {
+    let (name, subject) = owner.map_or((None, None), |(name, subject)| (Some(name), subject));
     let mut tx = pool.begin().await?;
     sqlx::query("set transaction isolation level repeatable read").execute(&mut *tx).await?;
     let sql = format!(
@@ -92,9 +118,11 @@ pub async fn transfer(pool: &PgPool, id: Uuid, owner: Option<&str>) -> Result<Op
           where t.id = $1
             and ($2::text is null or exists (
                 select 1 from accounts a
-                 where a.id in (t.from_account, t.to_account) and a.owner = $2 and a.status <> 'not_opened'))"
+                 where a.id in (t.from_account, t.to_account) and a.status <> 'not_opened'
+                   and (a.owner_subject = $3 or a.owner = to_jsonb($2::text))))"
     );
-    let Some(transfer) = sqlx::query_as(&sql).bind(id).bind(owner).fetch_optional(&mut *tx).await? else {
+    let found = sqlx::query_as(&sql).bind(id).bind(name).bind(subject).fetch_optional(&mut *tx).await?;
+    let Some(transfer) = found else {
         return Ok(None);
     };
     let steps = sqlx::query_as(

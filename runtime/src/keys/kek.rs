@@ -13,6 +13,7 @@ use crate::secret::Secret;
 const FIELD: &str = "data-key";
 
 /// The KEK of this process, and its id (stored beside every key it seals).
+#[derive(Clone)]
 pub struct Kek {
     id: String,
     key: DataKey,

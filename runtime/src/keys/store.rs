@@ -1,14 +1,15 @@
 //! SQL of the subject keys. Lowercase SQL, binds only.
 
+use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 /// Runs the key store's migrations (the table is shared by every service).
-pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+pub async fn migrate(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::migrate::MigrateError> {
     // Several crates migrate the same database: each ignores the others' versions.
     let mut migrator = sqlx::migrate!("./migrations");
     migrator.set_ignore_missing(true);
-    migrator.run(pool).await
+    migrator.run(conn).await
 }
 
 pub(super) async fn lookup_key(pool: &PgPool) -> Result<Option<(String, String)>, sqlx::Error> {
@@ -58,6 +59,17 @@ pub(super) async fn insert_subject(
 
 pub(super) async fn subject_key(pool: &PgPool, subject: Uuid) -> Result<Option<(String, String)>, sqlx::Error> {
     sqlx::query_as("select wrapped_key, kek_id from subject_keys where subject_id = $1 and wrapped_key is not null")
+        .bind(subject)
+        .fetch_optional(pool)
+        .await
+}
+
+#[allow(clippy::type_complexity)]
+pub(super) async fn subject_record(
+    pool: &PgPool,
+    subject: Uuid,
+) -> Result<Option<(DateTime<Utc>, Option<DateTime<Utc>>, Option<String>, Option<String>)>, sqlx::Error> {
+    sqlx::query_as("select created_at, erased_at, erased_by, erase_reason from subject_keys where subject_id = $1")
         .bind(subject)
         .fetch_optional(pool)
         .await

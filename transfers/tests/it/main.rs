@@ -3,6 +3,7 @@
 
 mod bank;
 mod cluster;
+mod erasure;
 mod paths;
 mod prometheus;
 mod stack;
