@@ -23,9 +23,9 @@ use crate::partitions::Partitions;
 use crate::send::SharedProducer;
 use crate::store;
 use crate::writer::WriterConfig;
+use ledger_runtime::boot::{wait_for, Gate};
 use ledger_runtime::kafka;
 use ledger_runtime::keys::SubjectKeys;
-use ledger_runtime::retry::until_ok;
 use ledger_runtime::shutdown;
 
 /// What handlers share.
@@ -50,80 +50,125 @@ pub struct AppState {
     pub eraser: Arc<Eraser>,
 }
 
-/// A built, not yet running, command service.
+/// A built, not yet running, command service: its listener is bound, nothing else is touched.
 pub struct Application {
     config: Config,
     listener: TcpListener,
-    pool: PgPool,
-    producer: Arc<SharedProducer>,
-    partitions: i32,
     auth: ledger_runtime::auth::Authenticator,
+    kek: ledger_runtime::keys::Kek,
+}
+
+/// What the service needs from outside before it can take commands.
+struct Dependencies {
+    pool: PgPool,
     keys: Arc<SubjectKeys>,
+    partitions: i32,
+    producer: Arc<SharedProducer>,
 }
 
 impl Application {
+    /// Checks the configuration and binds the listener; waits for nothing.
     pub async fn build(config: Config) -> Result<Self, Error> {
         let auth = ledger_runtime::auth::Authenticator::new(&config.auth)?;
-        let pool = until_ok("the database", || async {
-            let pool = PgPoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(&config.database_url)
-                .await?;
-            store::migrate(&pool).await?;
-            Ok::<_, Error>(pool)
-        })
-        .await;
         let kek = config.keys.kek()?;
-        let keys = Arc::new(until_ok("the key store", || SubjectKeys::open(pool.clone(), kek.clone())).await);
-        let partitions = until_ok("the events topic", || {
-            kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, config.events_partitions)
-        })
-        .await;
-        let client_id = format!("ledger-command-service-{}", std::process::id());
-        let producer = Arc::new(SharedProducer::new(&config.kafka_brokers, &client_id, config.kafka_linger_ms)?);
         let listener = TcpListener::bind(config.http_addr).await?;
-        Ok(Self { config, listener, pool, producer, partitions, auth, keys })
+        Ok(Self { config, listener, auth, kek })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
         self.listener.local_addr()
     }
 
-    /// Serves HTTP at once (health, and 503 while loading), joins the
-    /// writers' group and serves the partitions it assigns. On SIGTERM/SIGINT it
-    /// hands its partitions over (in-flight commits proven and answered), leaves
-    /// the group, then stops serving HTTP.
+    /// Waits for Postgres, the key store and the broker (each retried with back-off).
+    async fn connect_with(
+        config: &Config,
+        kek: &ledger_runtime::keys::Kek,
+        gate: &Gate,
+        shutdown: &CancellationToken,
+    ) -> Option<Dependencies> {
+        let url = config.database_url.clone();
+        let pool = wait_for("the database", gate, shutdown, move || {
+            let url = url.clone();
+            async move {
+                let pool = PgPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(&url)
+                    .await?;
+                store::migrate(&pool).await?;
+                Ok::<_, Error>(pool)
+            }
+        })
+        .await?;
+        let (store, kek) = (pool.clone(), kek.clone());
+        let keys =
+            wait_for("the key store", gate, shutdown, move || SubjectKeys::open(store.clone(), kek.clone())).await?;
+        let (brokers, topic, count) =
+            (config.kafka_brokers.clone(), config.events_topic.clone(), config.events_partitions);
+        let partitions = wait_for("the events topic", gate, shutdown, move || {
+            let (brokers, topic) = (brokers.clone(), topic.clone());
+            async move { kafka::ensure_topic(&brokers, &topic, count).await }
+        })
+        .await?;
+        let client_id = format!("ledger-command-service-{}", std::process::id());
+        let (brokers, linger) = (config.kafka_brokers.clone(), config.kafka_linger_ms);
+        let producer = wait_for("a Kafka producer", gate, shutdown, move || {
+            let made = SharedProducer::new(&brokers, &client_id, linger);
+            async move { made }
+        })
+        .await?;
+        Some(Dependencies { pool, keys: Arc::new(keys), partitions, producer: Arc::new(producer) })
+    }
+
+    /// Serves HTTP at once (health; 503 while its dependencies come up and its
+    /// partitions load), joins the writers' group and serves the partitions it
+    /// assigns. On SIGTERM/SIGINT it hands its partitions over (in-flight
+    /// commits proven and answered), leaves the group, then stops serving HTTP.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = shutdown::signal();
-        let partitions = Arc::new(Partitions::new(self.partitions));
-        let directory = Arc::new(Directory::new(self.partitions));
         if self.config.consistency_token_key.expose() == crate::config::DEV_TOKEN_KEY {
             warn!("CONSISTENCY_TOKEN_KEY is not set: using the development key; set it in any shared deployment");
         }
-        let url = advertised_url(&self.config, self.listener.local_addr()?);
-        let registry = Arc::new(Registry::new(
-            self.pool.clone(),
-            self.config.events_topic.clone(),
-            url.clone(),
-            Duration::from_millis(u64::from(self.config.session_timeout_ms)),
-        ));
         let rate_limit = ledger_runtime::rate_limit::RateLimit::per_second(
             self.config.rate_limit_per_second,
             self.config.rate_limit_burst,
         );
         let metrics = Arc::new(Metrics::new(&rate_limit));
+        let url = advertised_url(&self.config, self.listener.local_addr()?);
+        info!(addr = %self.listener.local_addr()?, %url, "command service listening");
+        // HTTP outlives the handover, so requests keep being forwarded to the new owners.
+        let (gate, http_stop) = (Gate::new(), CancellationToken::new());
+        let server = tokio::spawn(ledger_runtime::serve::serve(
+            self.listener,
+            gate.router(),
+            self.config.serve.clone(),
+            Arc::clone(&metrics.connections),
+            http_stop.clone(),
+        ));
+        let Some(deps) = Self::connect_with(&self.config, &self.kek, &gate, &shutdown).await else {
+            http_stop.cancel();
+            let _ = server.await;
+            return Ok(());
+        };
+        let partitions = Arc::new(Partitions::new(deps.partitions));
+        let directory = Arc::new(Directory::new(deps.partitions));
+        let registry = Arc::new(Registry::new(
+            deps.pool.clone(),
+            self.config.events_topic.clone(),
+            url,
+            Duration::from_millis(u64::from(self.config.session_timeout_ms)),
+        ));
         let eraser = Arc::new(Eraser {
-            keys: Arc::clone(&self.keys),
-            producer: Arc::clone(&self.producer),
+            keys: Arc::clone(&deps.keys),
+            producer: Arc::clone(&deps.producer),
             topic: self.config.events_topic.clone(),
-            partitions: self.partitions,
+            partitions: deps.partitions,
         });
         let state = AppState {
             eraser,
             metrics: Arc::clone(&metrics),
             partitions: Arc::clone(&partitions),
-            forwarder: Forwarder::new(Arc::clone(&registry), self.partitions, self.config.max_body_bytes),
+            forwarder: Forwarder::new(Arc::clone(&registry), deps.partitions, self.config.max_body_bytes),
             directory: Arc::clone(&directory),
             max_body_bytes: self.config.max_body_bytes,
             token_key: self.config.consistency_token_key.expose().as_bytes().into(),
@@ -131,18 +176,8 @@ impl Application {
             rate_limit,
         };
         tokio::spawn(state.rate_limit.clone().sweep(shutdown.clone()));
-        info!(addr = %self.listener.local_addr()?, %url, partitions = self.partitions, "command service listening");
-        // HTTP outlives the handover, so requests keep being forwarded to the new owners.
-        let http_stop = CancellationToken::new();
-        let connections = Arc::clone(&state.metrics.connections);
-        let server = ledger_runtime::serve::serve(
-            self.listener,
-            router(state),
-            self.config.serve.clone(),
-            connections,
-            http_stop.clone(),
-        );
-        let server = tokio::spawn(server);
+        gate.open(router(state));
+        info!(partitions = deps.partitions, "command service connected");
 
         let registry_stop = CancellationToken::new();
         let publisher = tokio::spawn(Arc::clone(&registry).run(Arc::clone(&partitions), registry_stop.clone()));
@@ -154,14 +189,15 @@ impl Application {
             client_id: format!("ledger-command-service-{}", registry.instance_id),
         };
         let (changes, membership) = membership::join(&settings, shutdown.clone())?;
+        let writers = WriterConfig::new(&self.config, Arc::clone(&metrics.writers), Arc::clone(&deps.keys));
         let ownership = Ownership::new(
             self.config.clone(),
-            self.pool.clone(),
-            Arc::clone(&self.producer),
+            deps.pool.clone(),
+            Arc::clone(&deps.producer),
             partitions,
             directory,
             registry,
-            Arc::new(WriterConfig::new(&self.config, Arc::clone(&metrics.writers), Arc::clone(&self.keys))),
+            Arc::new(writers),
         );
         ownership.run(changes).await;
         shutdown.cancel();
@@ -174,7 +210,7 @@ impl Application {
             Ok(Err(e)) => error!(error = %e, "http server failed"),
             Err(e) => error!(error = %e, "http server task failed"),
         }
-        let producer = self.producer.get();
+        let producer = deps.producer.get();
         tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await??;
         info!("command service stopped");
         Ok(())

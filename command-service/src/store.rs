@@ -10,7 +10,7 @@ pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
     let mut migrator = sqlx::migrate!("./migrations");
     migrator.set_ignore_missing(true);
     migrator.run(pool).await?;
-    ledger_runtime::keys::migrate(&mut *pool.acquire().await?).await?;
+    ledger_runtime::keys::migrate(pool).await?;
     Ok(())
 }
 

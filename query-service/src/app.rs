@@ -15,7 +15,7 @@ use crate::consistency::Checkpoints;
 use crate::error::Error;
 use crate::http::{router, TOKEN_HEADER};
 use crate::store;
-use ledger_runtime::retry::until_ok;
+use ledger_runtime::boot::{wait_for, Gate};
 use ledger_runtime::shutdown;
 
 /// What handlers share.
@@ -79,31 +79,17 @@ impl AppState {
 pub struct Application {
     config: Config,
     listener: TcpListener,
-    pool: PgPool,
     auth: ledger_runtime::auth::Authenticator,
     kek: ledger_runtime::keys::Kek,
 }
 
 impl Application {
+    /// Checks the configuration and binds the listener; waits for nothing.
     pub async fn build(config: Config) -> Result<Self, Error> {
         let auth = ledger_runtime::auth::Authenticator::new(&config.auth)?;
         let kek = config.keys.kek()?;
-        let pool = until_ok("the database", || {
-            PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(5))
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        // Read-only at the session level too, whatever the role may do.
-                        conn.execute("set session characteristics as transaction read only").await?;
-                        Ok(())
-                    })
-                })
-                .connect(&config.database_url)
-        })
-        .await;
         let listener = TcpListener::bind(config.http_addr).await?;
-        Ok(Self { config, listener, pool, auth, kek })
+        Ok(Self { config, listener, auth, kek })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -114,29 +100,59 @@ impl Application {
         self.run_until(shutdown::signal()).await
     }
 
+    /// Serves `/healthz` at once, waits for Postgres (retried with back-off),
+    /// then serves reads until `shutdown`.
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let metrics: std::sync::Arc<crate::metrics::Metrics> = Default::default();
+        info!(addr = %self.listener.local_addr()?, "query service listening");
+        let gate = Gate::new();
+        let server = tokio::spawn(ledger_runtime::serve::serve(
+            self.listener,
+            gate.router(),
+            self.config.serve.clone(),
+            std::sync::Arc::clone(&metrics.connections),
+            shutdown.clone(),
+        ));
+        let url = self.config.database_url.clone();
+        let pool = wait_for("the database", &gate, &shutdown, move || {
+            let url = url.clone();
+            let options = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // Read-only at the session level too, whatever the role may do.
+                        conn.execute("set session characteristics as transaction read only").await?;
+                        Ok(())
+                    })
+                });
+            async move { options.connect(&url).await }
+        })
+        .await;
+        let Some(pool) = pool else {
+            server.await??;
+            return Ok(());
+        };
         let checkpoints = Checkpoints::new(self.config.events_topic.clone());
-        tokio::spawn(checkpoints.clone().listen(self.pool.clone(), shutdown.clone()));
+        tokio::spawn(checkpoints.clone().listen(pool.clone(), shutdown.clone()));
         let state = AppState {
-            pool: self.pool.clone(),
+            pool: pool.clone(),
             checkpoints,
             topic: self.config.events_topic.clone(),
             consistency_wait: self.config.consistency_wait(),
             token_key: self.config.consistency_token_key.expose().as_bytes().into(),
             auth: self.auth.clone(),
             lag_cache: Default::default(),
-            metrics: Default::default(),
-            opener: crate::personal::Opener::new(self.pool.clone(), self.kek),
+            metrics,
+            opener: crate::personal::Opener::new(pool, self.kek),
         };
         if self.config.consistency_token_key.expose() == crate::config::DEV_TOKEN_KEY {
             tracing::warn!(
                 "CONSISTENCY_TOKEN_KEY is not set: using the development key; set it in any shared deployment"
             );
         }
-        info!(addr = %self.listener.local_addr()?, "query service listening");
-        let connections = std::sync::Arc::clone(&state.metrics.connections);
-        ledger_runtime::serve::serve(self.listener, router(state), self.config.serve.clone(), connections, shutdown)
-            .await?;
+        gate.open(router(state));
+        server.await??;
         info!("query service stopped");
         Ok(())
     }

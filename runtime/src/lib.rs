@@ -18,10 +18,11 @@
 //! - [`conn_metrics`] — open, refused and evicted connections, timeouts by kind.
 //! - [`auth`] — bearer JWTs checked in one layer; principals and roles.
 //! - [`rate_limit`] — the per-client command rate limit.
-//! - [`retry`] — waiting for a broker or database that is not there yet.
+//! - [`boot`] — one boot path: listen first, wait for the broker and database (back-off), then serve.
 //! - [`secret`] — configuration secrets that never print.
 
 pub mod auth;
+pub mod boot;
 pub mod conn_metrics;
 pub mod http_metrics;
 pub mod kafka;
@@ -30,7 +31,6 @@ pub mod ops;
 pub mod problem;
 pub mod process_metrics;
 pub mod rate_limit;
-pub mod retry;
 pub mod secret;
 pub mod serve;
 pub mod shutdown;

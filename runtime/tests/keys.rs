@@ -8,7 +8,7 @@ use testkit::Database;
 
 async fn store(db: &Database, kek: Kek) -> SubjectKeys {
     let pool = PgPool::connect(&db.url).await.expect("postgres");
-    migrate(&mut pool.acquire().await.expect("a connection")).await.expect("migrations");
+    migrate(&pool).await.expect("migrations");
     SubjectKeys::open(pool, kek).await.expect("key store")
 }
 

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::common::{produce, System};
 
 const KEK: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+const NEW_KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// A commit as the writer wrote them before sealing: owner, reference and actor in clear.
 fn old_commit(account: Uuid, version: u64, payload: AccountEvent) -> Vec<u8> {
@@ -33,7 +34,7 @@ fn old_commit(account: Uuid, version: u64, payload: AccountEvent) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_log_written_before_sealing_is_copied_sealed_and_reads_the_same_through_the_keys() {
+async fn a_log_written_before_sealing_is_copied_sealed_reads_the_same_through_the_keys_and_survives_a_kek_rotation() {
     // Given an old log: an account of Mrs Gruber's with a referenced deposit, and a record that is no commit
     let system = System::start(false).await;
     let account = Uuid::new_v4();
@@ -70,4 +71,16 @@ async fn a_log_written_before_sealing_is_copied_sealed_and_reads_the_same_throug
     // And a second copy into a topic that is not empty is refused
     let (ok, out) = system.ledgerctl_with(&["reseal", "--to-topic", &new_topic], &keys);
     assert!(!ok && out.contains("not empty"), "{out}");
+
+    // When the KEK is rotated, the same export opens with the new KEK and not with the old one
+    let rotate = [keys[0], keys[1], ("NEW_KEY_ENCRYPTION_KEY", NEW_KEK)];
+    let (ok, out) = system.ledgerctl_with(&["rotate-kek"], &rotate);
+    assert!(ok && out.contains("re-sealed 1 subject key(s)"), "{out}");
+    let rotated = [keys[0], ("KEY_ENCRYPTION_KEY", NEW_KEK)];
+    let (ok, reopened) =
+        system.ledgerctl_with(&["export", "--events-topic", &new_topic, "--include-rejected"], &rotated);
+    assert!(ok, "{reopened}");
+    assert_eq!(reopened, old);
+    let (ok, out) = system.ledgerctl_with(&["export", "--events-topic", &new_topic], &keys);
+    assert!(!ok && out.contains("KEY_ENCRYPTION_KEY"), "the old KEK opens nothing any more: {out}");
 }

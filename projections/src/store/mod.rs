@@ -20,17 +20,24 @@ use crate::error::Error;
 pub const CHECKPOINT_CHANNEL: &str = "ledger_checkpoints";
 
 pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
-    migrate_connection(&mut *pool.acquire().await?).await
+    // The key store's tables first: the read models' grants name them.
+    ledger_runtime::keys::migrate(pool).await?;
+    migrator().run(pool).await?;
+    Ok(())
 }
 
+/// The same, on one connection (a replay's, whose search path it keeps).
 pub async fn migrate_connection(conn: &mut PgConnection) -> Result<(), Error> {
+    ledger_runtime::keys::migrate_connection(&mut *conn).await?;
+    migrator().run(conn).await?;
+    Ok(())
+}
+
+fn migrator() -> sqlx::migrate::Migrator {
     // Several crates migrate the same database: each ignores the others' versions.
     let mut migrator = sqlx::migrate!("./migrations");
     migrator.set_ignore_missing(true);
-    // The key store's tables first: the read models' grants name them.
-    ledger_runtime::keys::migrate(&mut *conn).await?;
-    migrator.run(conn).await?;
-    Ok(())
+    migrator
 }
 
 fn status(text: &str) -> Status {

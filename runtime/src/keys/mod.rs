@@ -25,7 +25,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 pub use kek::Kek;
-pub use store::migrate;
+pub use store::{migrate, migrate_connection};
 
 use crate::secret::Secret;
 

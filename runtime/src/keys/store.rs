@@ -5,11 +5,20 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 /// Runs the key store's migrations (the table is shared by every service).
-pub async fn migrate(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::migrate::MigrateError> {
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator().run(pool).await
+}
+
+/// The same, on one connection (a replay's, whose search path it keeps).
+pub async fn migrate_connection(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator().run(conn).await
+}
+
+fn migrator() -> sqlx::migrate::Migrator {
     // Several crates migrate the same database: each ignores the others' versions.
     let mut migrator = sqlx::migrate!("./migrations");
     migrator.set_ignore_missing(true);
-    migrator.run(conn).await
+    migrator
 }
 
 pub(super) async fn lookup_key(pool: &PgPool) -> Result<Option<(String, String)>, sqlx::Error> {

@@ -2,6 +2,7 @@
 //! every service a process of its own.
 
 mod bank;
+mod boot;
 mod cluster;
 mod erasure;
 mod paths;
