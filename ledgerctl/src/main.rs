@@ -17,11 +17,15 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod archive;
+mod backup;
 mod export;
 mod log;
 mod personal;
 mod replay;
 mod reseal;
+mod restore;
+mod sink;
 mod state_at;
 mod verify;
 
@@ -134,6 +138,39 @@ enum Tool {
         #[arg(long, env = "NEW_KEY_ENCRYPTION_KEY", hide_env_values = true)]
         new_key_encryption_key: ledger_runtime::secret::Secret,
     },
+    /// Back the events topic up into a directory, incrementally (`backup --out DIR`), or check a
+    /// backup without any broker (`backup verify DIR`).
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        check: Option<BackupCheck>,
+        #[command(flatten)]
+        sources: Sources,
+        /// The backup directory: created on the first run; later runs add only what is new.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Restore a backup into the (new, empty) topic named by EVENTS_TOPIC, every record at the
+    /// offset it had.
+    Restore {
+        #[command(flatten)]
+        sources: Sources,
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Copy the accepted history into a new topic with another partition count, each aggregate
+    /// on murmur2(id) % N, in order (docs/operations.md: the cut-over).
+    Repartition {
+        #[command(flatten)]
+        sources: Sources,
+        /// The new topic (created with --partitions; must be empty).
+        #[arg(long)]
+        to_topic: String,
+        /// Its partition count.
+        #[arg(long)]
+        partitions: i32,
+    },
     /// Copy the log into a new topic, same partitions and offsets, with every personal field
     /// that commits written before sealing hold in clear sealed for its subject.
     Reseal {
@@ -162,6 +199,15 @@ enum Tool {
         offset: Option<i64>,
         #[command(flatten)]
         keys: personal::KeySource,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCheck {
+    /// Check every checksum and offset of a backup and re-fold it (money identity), without any broker.
+    Verify {
+        /// The backup directory.
+        dir: PathBuf,
     },
 }
 
@@ -212,6 +258,49 @@ async fn main() -> anyhow::Result<()> {
             let new = ledger_runtime::keys::Kek::from_secret(&new_key_encryption_key)?;
             let rotated = keys.rotate(&new).await?;
             println!("re-sealed {rotated} subject key(s) and the lookup key under kek {}", new.id());
+            Ok(())
+        }
+        Tool::Backup { check: Some(BackupCheck::Verify { dir }), .. } => {
+            let checked = backup::verify(&dir)?;
+            for failure in &checked.failures {
+                println!("FAIL {failure}");
+            }
+            for (partition, start, end) in &checked.ranges {
+                println!("partition {partition}: offsets {start}..{end}");
+            }
+            println!(
+                "{} record(s): {} accepted, {} rejected; {} failure(s)",
+                checked.records,
+                checked.accepted,
+                checked.rejected,
+                checked.failures.len()
+            );
+            exit_on(checked.failures.len() as u64)
+        }
+        Tool::Backup { check: None, sources, out } => {
+            let out = out.ok_or_else(|| anyhow::anyhow!("backup needs --out DIR (or: backup verify DIR)"))?;
+            let added = backup::run(&sources, &out).await?;
+            println!(
+                "backed up {} new record(s) of {} into {} ({} segment(s), {} bytes)",
+                added.records,
+                sources.events_topic,
+                out.display(),
+                added.segments,
+                added.bytes
+            );
+            Ok(())
+        }
+        Tool::Restore { sources, from } => {
+            let written = restore::restore(&sources, &from).await?;
+            println!("restored {written} record(s) into {}, every one at its offset", sources.events_topic);
+            Ok(())
+        }
+        Tool::Repartition { sources, to_topic, partitions } => {
+            let done = restore::repartition(&sources, &to_topic, partitions).await?;
+            println!(
+                "copied {} accepted commit(s) into {to_topic} ({partitions} partitions); {} rejected or malformed record(s) left out",
+                done.copied, done.dropped
+            );
             Ok(())
         }
         Tool::Reseal { sources, to_topic, keys_database_url, kek } => {

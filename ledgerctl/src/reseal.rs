@@ -9,17 +9,13 @@ use std::collections::HashMap;
 
 use events::personal::{self, DataKey, Personal};
 use events::{AccountEvent, Commit, Record};
-use futures::future::join_all;
 use ledger_runtime::kafka;
 use ledger_runtime::keys::SubjectKeys;
-use rdkafka::message::{Headers, Message, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
+use rdkafka::message::{Headers, Message};
 use uuid::Uuid;
 
+use crate::sink::{Outgoing, Sink};
 use crate::{log, Sources};
-
-/// Records sent before their deliveries are awaited.
-const WINDOW: usize = 1000;
 
 /// What the copy did.
 #[derive(Debug, Default)]
@@ -38,39 +34,31 @@ pub async fn run(sources: &Sources, to_topic: &str, keys: &SubjectKeys) -> anyho
         anyhow::bail!("{to_topic} is not empty: the copy must start at offset 0 of every partition");
     }
     kafka::ensure_topic(&sources.kafka_brokers, to_topic, count).await?;
-    let producer = kafka::producer(&sources.kafka_brokers, "ledgerctl-reseal", 5)?;
+    let mut sink = Sink::new(&sources.kafka_brokers, to_topic)?;
     let reader = kafka::reader(&sources.kafka_brokers)?;
     let mut sealer = Sealer { keys, owners, subjects: HashMap::new(), done: Resealed::default() };
     for (partition, &end) in ends.iter().enumerate() {
         let partition = partition as i32;
         let mut records = kafka::RangeReader::assign(&reader, &sources.events_topic, &[(partition, 0, end)])?;
-        let mut window = Vec::with_capacity(WINDOW);
         while let Some(message) = records.next().await? {
             let value = sealer.reseal(message.payload().unwrap_or_default()).await?;
-            let key = message.key().unwrap_or_default().to_vec();
-            let mut headers = OwnedHeaders::new();
-            for header in message.headers().into_iter().flat_map(|h| h.iter()) {
-                headers = headers.insert(rdkafka::message::Header { key: header.key, value: header.value });
-            }
-            let record = FutureRecord::to(to_topic).partition(partition).key(&key).payload(&value).headers(headers);
-            window.push(producer.send_result(record).map_err(|(e, _)| e)?);
+            let headers = message.headers().into_iter().flat_map(|h| h.iter());
+            sink.send(Outgoing {
+                partition,
+                key: message.key().unwrap_or_default(),
+                value: &value,
+                headers: headers.map(|h| (h.key, h.value.map(<[u8]>::to_vec))).collect(),
+                timestamp_ms: message.timestamp().to_millis(),
+                offset: Some(message.offset()),
+            })
+            .await?;
             sealer.done.records += 1;
-            if window.len() == WINDOW {
-                settle(std::mem::take(&mut window)).await?;
-            }
         }
-        settle(window).await?;
+        sink.settle().await?;
     }
     let copied = kafka::log_ends(&sources.kafka_brokers, to_topic, 8).await?;
     anyhow::ensure!(copied == ends, "the copy ends at {copied:?}, the source at {ends:?}");
     Ok(sealer.done)
-}
-
-async fn settle(window: Vec<rdkafka::producer::DeliveryFuture>) -> anyhow::Result<()> {
-    for delivery in join_all(window).await {
-        delivery?.map_err(|(e, _)| e)?;
-    }
-    Ok(())
 }
 
 /// Every account's owner, from its `AccountOpened` (a credit's text is its source owner's).

@@ -5,7 +5,7 @@
 //! code: `DIFF` (a read model differs from the re-fold) and `FAIL` (the
 //! accepted log itself breaks a rule of the ledger).
 
-mod ledger;
+pub(crate) mod ledger;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

@@ -123,6 +123,16 @@ impl Broker {
         }
     }
 
+    /// The disaster: kills the broker, drops its storage, and starts an empty one on the same port.
+    pub fn wipe(&mut self) {
+        self.kill9();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::create_dir_all(dir).expect("broker data dir");
+        }
+        self.spawn();
+    }
+
     /// Starts the broker again on the same port (and, if durable, the same data).
     pub fn restart(&mut self) {
         self.kill9();

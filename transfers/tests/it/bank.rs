@@ -283,15 +283,9 @@ async fn money_is_conserved_and_every_transfer_is_final_exactly_once_while_anyth
     // projections have caught up with the log end.
     let mut last = String::new();
     for _ in 0..30 {
-        let out = std::process::Command::new(testkit::workspace_bin("ledgerctl"))
-            .args(["verify", "--max-open-secs", "120"])
-            .env("KAFKA_BROKERS", &sys.broker.addr)
-            .env("EVENTS_TOPIC", &sys.topic)
-            .env("DATABASE_URL", sys.database_url())
-            .output()
-            .expect("ledgerctl verify runs");
-        last = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        if out.status.success() {
+        let (ok, text) = sys.ledgerctl(&["verify", "--max-open-secs", "120"], &[]);
+        last = text;
+        if ok {
             eprintln!("{last}");
             return;
         }

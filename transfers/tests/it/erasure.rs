@@ -57,18 +57,10 @@ async fn until(client: &reqwest::Client, url: &str, done: impl Fn(&Value) -> boo
 }
 
 fn ledgerctl(system: &System, args: &[&str]) -> String {
-    let out = std::process::Command::new(testkit::workspace_bin("ledgerctl"))
-        .args(args)
-        .env("KAFKA_BROKERS", &system.broker.addr)
-        .env("EVENTS_TOPIC", &system.topic)
-        .env("DATABASE_URL", system.database_url())
-        .env("KEYS_DATABASE_URL", system.database_url())
-        .env("KEY_ENCRYPTION_KEY", KEK)
-        .output()
-        .expect("ledgerctl runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ledgerctl {args:?} failed: {stderr}");
-    String::from_utf8(out.stdout).expect("utf-8")
+    let keys = [("KEYS_DATABASE_URL", system.database_url()), ("KEY_ENCRYPTION_KEY", KEK)];
+    let (ok, text) = system.ledgerctl(args, &keys);
+    assert!(ok, "ledgerctl {args:?} failed: {text}");
+    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,5 +7,6 @@ mod cluster;
 mod erasure;
 mod paths;
 mod prometheus;
+mod restore;
 mod stack;
 mod traces;

@@ -148,15 +148,8 @@ async fn every_path_of_a_transfer_ends_in_exactly_one_final_state_and_the_money_
 
     // The analysts' tools agree: a replay rebuilds the same transfer read models, and verify passes.
     for args in [&["replay", "--dry-run"][..], &["verify"][..]] {
-        let out = std::process::Command::new(testkit::workspace_bin("ledgerctl"))
-            .args(args)
-            .env("KAFKA_BROKERS", &sys.broker.addr)
-            .env("EVENTS_TOPIC", &sys.topic)
-            .env("DATABASE_URL", sys.database_url())
-            .output()
-            .expect("ledgerctl runs");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "ledgerctl {args:?} failed:\n{text}");
+        let (ok, text) = sys.ledgerctl(args, &[]);
+        assert!(ok, "ledgerctl {args:?} failed:\n{text}");
     }
 }
 

@@ -94,6 +94,20 @@ impl System {
         &self._db.url
     }
 
+    /// `ledgerctl args` against this system (plus `env`): whether it succeeded, and what it printed.
+    pub fn ledgerctl(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+        let out = std::process::Command::new(workspace_bin("ledgerctl"))
+            .args(args)
+            .env("KAFKA_BROKERS", &self.broker.addr)
+            .env("EVENTS_TOPIC", &self.topic)
+            .env("DATABASE_URL", self.database_url())
+            .envs(env.iter().copied())
+            .output()
+            .expect("ledgerctl runs");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+
     /// Waits until every process answers `/readyz` again (after a restart).
     pub async fn all_ready(&mut self) {
         self.commands.ready().await;
