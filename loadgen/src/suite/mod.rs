@@ -12,6 +12,7 @@
 //! - [`transfers`] — transfers end to end against the deposit rate of the same run.
 //! - [`tracing`] — the command scenario with trace export off and on.
 
+mod backup;
 mod ceilings;
 mod cluster;
 pub mod load;
@@ -43,6 +44,7 @@ struct Plan {
     fold_accounts: usize,
     fold_deposits: u64,
     aggregates_for_rss: usize,
+    backup_records: u64,
 }
 
 fn ratio(ours: f64, ceiling: f64) -> Option<f64> {
@@ -58,6 +60,8 @@ pub enum Only {
     Cluster,
     /// Scenario 10: commands with trace export off and on.
     Tracing,
+    /// Scenario 11: `ledgerctl backup` and `restore` of a 1M-record topic (100k with --quick).
+    Backup,
 }
 
 /// Which storage the suite's broker keeps the log in.
@@ -107,6 +111,7 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
             fold_accounts: 500,
             fold_deposits: 99,
             aggregates_for_rss: 20_000,
+            backup_records: 100_000,
         }
     } else {
         Plan {
@@ -116,6 +121,7 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
             fold_accounts: 2_000,
             fold_deposits: 99,
             aggregates_for_rss: 100_000,
+            backup_records: 1_000_000,
         }
     };
     let started = Instant::now();
@@ -132,6 +138,10 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
         }
         Some(Only::Tracing) => {
             let mut rows = tracing::scenario(&stack, &http()?, plan.accounts, plan.secs).await?;
+            return report::write(&mut rows, quick, started.elapsed(), &out);
+        }
+        Some(Only::Backup) => {
+            let mut rows = backup::scenario(&stack, plan.backup_records).await?;
             return report::write(&mut rows, quick, started.elapsed(), &out);
         }
         None => {}
