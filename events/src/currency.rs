@@ -8,6 +8,11 @@ PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS 
 TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR \
 XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG ZWL";
 
+/// Every code the domain accepts, in alphabetical order (for API schemas).
+pub fn codes() -> impl Iterator<Item = &'static str> {
+    CODES.split(' ')
+}
+
 /// Whether `code` is an active ISO-4217 alphabetic code (upper case, three letters).
 pub fn is_iso4217(code: &str) -> bool {
     code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) && CODES.split(' ').any(|c| c == code)

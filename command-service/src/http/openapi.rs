@@ -17,12 +17,22 @@ pub struct CommandHeadersDoc {
     /// (1–255 visible ASCII characters; honoured for at least 24 h).
     #[param(rename = "Idempotency-Key", max_length = 255)]
     pub idempotency_key: Option<String>,
-    /// Only apply if the account is at this version, e.g. `"3"`.
-    #[param(rename = "If-Match")]
+    /// Only apply if the account is at this version: a quoted version, e.g. `"3"`.
+    #[param(rename = "If-Match", pattern = r#"^"[0-9]{1,19}"$"#)]
     pub if_match: Option<String>,
     /// Carried into the commit's metadata.
     #[param(rename = "X-Correlation-Id")]
     pub correlation_id: Option<String>,
+}
+
+/// The currencies an account may hold: exactly the codes the domain accepts.
+pub fn currency_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("An active ISO-4217 code"))
+        .enum_values(Some(events::currency::codes()))
+        .examples([serde_json::json!("EUR")])
+        .build()
 }
 
 /// 201: the account was opened (or this is a retry of the open).

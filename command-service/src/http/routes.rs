@@ -27,8 +27,8 @@ pub struct OpenAccountBody {
     #[serde(default)]
     #[schema(max_length = 256, example = "alice")]
     owner: Option<String>,
-    /// ISO-4217 code.
-    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
+    /// An active ISO-4217 code: the list `events::currency` checks.
+    #[schema(schema_with = super::openapi::currency_schema)]
     currency: String,
     /// How far below zero the balance may go, in minor units (default 0).
     #[serde(default)]
