@@ -18,6 +18,7 @@ use crate::partitions::Slot;
 /// Every live instance and the partitions it owns.
 #[utoipa::path(get, path = "/v1/cluster", tag = "ops", summary = "The command-service instances and their partitions",
     responses((status = 200, description = "`instances` (url, partitions, aggregates, generation, last_seen_ms), `generation`, `partitions`, `this`"),
+              (status = 401, description = "`unauthorized`: no bearer token, or a bad one", body = ledger_runtime::problem::ProblemDoc, content_type = "application/problem+json"),
               (status = 403, description = "`forbidden`: needs the ops role")))]
 pub async fn members(State(state): State<AppState>, principal: Principal) -> Result<Response, Refusal> {
     principal.require_any(&[Role::Ops]).map_err(|_| Refusal::Forbidden("the cluster view needs the ops role"))?;

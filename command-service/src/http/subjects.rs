@@ -27,6 +27,8 @@ pub struct EraseParams {
 #[utoipa::path(delete, path = "/v1/subjects/{subject}", tag = "ops", summary = "Erase a data subject's personal data",
     params(("subject" = String, Path, description = "The subject id, or the owner name (a client's token `sub`)"), EraseParams),
     responses((status = 200, description = "Erased (now, or by an earlier request: `already_erased`)", body = Erasure),
+              (status = 400, description = "`validation_failed`: no `reason`, or a bad header", body = ledger_runtime::problem::ProblemDoc, content_type = "application/problem+json"),
+              (status = 401, description = "`unauthorized`: no bearer token, or a bad one", body = ledger_runtime::problem::ProblemDoc, content_type = "application/problem+json"),
               (status = 403, description = "`forbidden`: needs the ops role"),
               (status = 404, description = "`subject_not_found`"),
               (status = 422, description = "`validation_failed`: the reason is not a code"),
