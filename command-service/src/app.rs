@@ -86,7 +86,7 @@ impl Application {
         gate: &Gate,
         shutdown: &CancellationToken,
     ) -> Option<Dependencies> {
-        let url = config.database_url.clone();
+        let url = config.db.database_url.clone();
         let pool = wait_for("the database", gate, shutdown, move || {
             let url = url.clone();
             async move {
@@ -104,14 +104,14 @@ impl Application {
         let keys =
             wait_for("the key store", gate, shutdown, move || SubjectKeys::open(store.clone(), kek.clone())).await?;
         let (brokers, topic, count) =
-            (config.kafka_brokers.clone(), config.events_topic.clone(), config.events_partitions);
+            (config.log.kafka_brokers.clone(), config.log.events_topic.clone(), config.log.events_partitions);
         let partitions = wait_for("the events topic", gate, shutdown, move || {
             let (brokers, topic) = (brokers.clone(), topic.clone());
             async move { kafka::ensure_topic(&brokers, &topic, count).await }
         })
         .await?;
         let client_id = format!("ledger-command-service-{}", std::process::id());
-        let (brokers, linger) = (config.kafka_brokers.clone(), config.kafka_linger_ms);
+        let (brokers, linger) = (config.log.kafka_brokers.clone(), config.kafka_linger_ms);
         let producer = wait_for("a Kafka producer", gate, shutdown, move || {
             let made = SharedProducer::new(&brokers, &client_id, linger);
             async move { made }
@@ -154,14 +154,14 @@ impl Application {
         let directory = Arc::new(Directory::new(deps.partitions));
         let registry = Arc::new(Registry::new(
             deps.pool.clone(),
-            self.config.events_topic.clone(),
+            self.config.log.events_topic.clone(),
             url,
             Duration::from_millis(u64::from(self.config.session_timeout_ms)),
         ));
         let eraser = Arc::new(Eraser {
             keys: Arc::clone(&deps.keys),
             producer: Arc::clone(&deps.producer),
-            topic: self.config.events_topic.clone(),
+            topic: self.config.log.events_topic.clone(),
             partitions: deps.partitions,
         });
         let state = AppState {
@@ -182,8 +182,8 @@ impl Application {
         let registry_stop = CancellationToken::new();
         let publisher = tokio::spawn(Arc::clone(&registry).run(Arc::clone(&partitions), registry_stop.clone()));
         let settings = GroupSettings {
-            brokers: self.config.kafka_brokers.clone(),
-            topic: self.config.events_topic.clone(),
+            brokers: self.config.log.kafka_brokers.clone(),
+            topic: self.config.log.events_topic.clone(),
             group: self.config.writers_group.clone(),
             session_timeout_ms: self.config.session_timeout_ms,
             client_id: format!("ledger-command-service-{}", registry.instance_id),

@@ -13,18 +13,10 @@ pub use ledger_runtime::DEV_TOKEN_KEY;
 #[derive(Clone, Debug, Parser)]
 #[command(name = "command-service", version, about = "Ledgerline write side: HTTP commands to Kafka commits")]
 pub struct Config {
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
-    /// Postgres URL (write-side snapshots live here).
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
-    pub database_url: String,
-    /// The events topic.
-    #[arg(long, env = "EVENTS_TOPIC", default_value = "ledger.events")]
-    pub events_topic: String,
-    /// Partitions of the events topic when this service has to create it.
-    #[arg(long, env = "EVENTS_PARTITIONS", default_value_t = 8)]
-    pub events_partitions: i32,
+    #[command(flatten)]
+    pub log: ledger_runtime::args::LogArgs,
+    #[command(flatten)]
+    pub db: ledger_runtime::args::DatabaseArgs,
     /// Address the HTTP API listens on.
     #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,

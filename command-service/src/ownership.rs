@@ -138,8 +138,8 @@ impl Ownership {
         self.loading = Some(tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let source = Source {
-                brokers: &config.kafka_brokers,
-                topic: &config.events_topic,
+                brokers: &config.log.kafka_brokers,
+                topic: &config.log.events_topic,
                 pool: &pool,
                 producer: &producer,
                 use_snapshots: !config.ignore_snapshots,
@@ -159,7 +159,7 @@ impl Ownership {
             self.writer_config.metrics.snapshot_loaded(partition, part.snapshot_offset);
             let snapshots = Snapshotter::new(
                 self.pool.clone(),
-                self.config.events_topic.clone(),
+                self.config.log.events_topic.clone(),
                 (self.config.snapshot_every, self.config.idempotency_window()),
                 part.snapshot_offset,
                 Arc::clone(&self.writer_config.metrics),

@@ -51,8 +51,8 @@ pub struct WriterConfig {
 impl WriterConfig {
     pub fn new(config: &crate::config::Config, metrics: Arc<WriterMetrics>, keys: Arc<SubjectKeys>) -> Self {
         Self {
-            brokers: config.kafka_brokers.clone(),
-            topic: config.events_topic.clone(),
+            brokers: config.log.kafka_brokers.clone(),
+            topic: config.log.events_topic.clone(),
             batch_max: config.batch_max,
             pipeline_depth: usize::from(config.pipeline_depth),
             metrics,

@@ -6,7 +6,7 @@ use crate::Sources;
 
 /// The end offset of every partition of the topic.
 pub async fn ends(sources: &Sources) -> anyhow::Result<Vec<i64>> {
-    Ok(kafka::log_ends(&sources.kafka_brokers, &sources.events_topic, 8).await?)
+    Ok(kafka::log_ends(&sources.kafka_brokers, &sources.events_topic, sources.events_partitions).await?)
 }
 
 /// Streams `[0, end)` of one partition through `on_record(offset, value)`.

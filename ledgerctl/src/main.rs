@@ -29,24 +29,11 @@ mod sink;
 mod state_at;
 mod verify;
 
-/// Where the log is.
-#[derive(Clone, Debug, clap::Args)]
-pub struct Sources {
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
-    /// The events topic.
-    #[arg(long, env = "EVENTS_TOPIC", default_value = "ledger.events")]
-    pub events_topic: String,
-}
+/// Where the log is (`KAFKA_BROKERS`, `EVENTS_TOPIC`): the services' own flags.
+pub type Sources = ledger_runtime::args::LogArgs;
 
-/// Where the read models are.
-#[derive(Clone, Debug, clap::Args)]
-pub struct Database {
-    /// Postgres URL of the read models.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
-    pub database_url: String,
-}
+/// Where the read models are (`DATABASE_URL`): the services' own flag.
+pub type Database = ledger_runtime::args::DatabaseArgs;
 
 #[derive(Parser)]
 #[command(name = "ledgerctl", version, about = "Ledgerline tools for analysts and ops")]

@@ -56,7 +56,7 @@ impl Application {
             Arc::clone(&metrics.connections),
             shutdown.clone(),
         ));
-        let url = self.config.database_url.clone();
+        let url = self.config.db.database_url.clone();
         let pool = wait_for("the database", &gate, &shutdown, move || {
             let url = url.clone();
             async move {
@@ -70,8 +70,11 @@ impl Application {
             }
         })
         .await;
-        let (brokers, topic, count) =
-            (self.config.kafka_brokers.clone(), self.config.events_topic.clone(), self.config.events_partitions);
+        let (brokers, topic, count) = (
+            self.config.log.kafka_brokers.clone(),
+            self.config.log.events_topic.clone(),
+            self.config.log.events_partitions,
+        );
         let topic = match &pool {
             Some(_) => {
                 wait_for("the events topic", &gate, &shutdown, move || {
@@ -94,7 +97,7 @@ impl Application {
             consumer,
             changes,
             pool: pool.clone(),
-            topic: self.config.events_topic.clone(),
+            topic: self.config.log.events_topic.clone(),
             projectors,
             names,
             batch_max: self.config.batch_max.max(1),

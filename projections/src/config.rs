@@ -9,18 +9,10 @@ pub use ledger_runtime::telemetry::LogFormat;
 #[derive(Clone, Debug, Parser)]
 #[command(name = "projections", version, about = "Ledgerline projection worker: Kafka log to Postgres read models")]
 pub struct Config {
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
-    /// Postgres URL of the read models.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
-    pub database_url: String,
-    /// The events topic.
-    #[arg(long, env = "EVENTS_TOPIC", default_value = "ledger.events")]
-    pub events_topic: String,
-    /// Partitions of the events topic if a worker starts before anyone created it.
-    #[arg(long, env = "EVENTS_PARTITIONS", default_value_t = 8)]
-    pub events_partitions: i32,
+    #[command(flatten)]
+    pub log: ledger_runtime::args::LogArgs,
+    #[command(flatten)]
+    pub db: ledger_runtime::args::DatabaseArgs,
     /// Consumer group shared by all workers.
     #[arg(long, env = "PROJECTIONS_GROUP", default_value = "ledger-projections")]
     pub group: String,

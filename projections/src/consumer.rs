@@ -56,9 +56,9 @@ pub type GroupConsumer = StreamConsumer<Context>;
 /// lag tools; the checkpoints in Postgres are the truth.
 pub fn group_consumer(config: &Config) -> Result<(GroupConsumer, mpsc::UnboundedReceiver<Change>), Error> {
     let (changes, receiver) = mpsc::unbounded_channel();
-    let context = Context { topic: config.events_topic.clone(), changes };
+    let context = Context { topic: config.log.events_topic.clone(), changes };
     let consumer =
-        kafka::group_config(&config.kafka_brokers, &config.group, "ledger-projections", config.session_timeout_ms)
+        kafka::group_config(&config.log.kafka_brokers, &config.group, "ledger-projections", config.session_timeout_ms)
             .set("auto.offset.reset", "earliest")
             .set("fetch.wait.max.ms", "20")
             .create_with_context(context)?;

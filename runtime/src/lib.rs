@@ -18,9 +18,11 @@
 //! - [`conn_metrics`] — open, refused and evicted connections, timeouts by kind.
 //! - [`auth`] — bearer JWTs checked in one layer; principals and roles.
 //! - [`rate_limit`] — the per-client command rate limit.
+//! - [`args`] — the flags every service shares (the log, the database), flattened into each config.
 //! - [`boot`] — one boot path: listen first, wait for the broker and database (back-off), then serve.
 //! - [`secret`] — configuration secrets that never print.
 
+pub mod args;
 pub mod auth;
 pub mod boot;
 pub mod conn_metrics;

@@ -77,7 +77,7 @@ impl Application {
                 consumer,
                 changes,
                 checkpoints,
-                topic: self.config.events_topic.clone(),
+                topic: self.config.log.events_topic.clone(),
                 dispatcher: Dispatcher::new(self.client, self.config.concurrency, Arc::clone(&self.metrics)),
                 metrics: self.metrics,
                 ready,
@@ -97,9 +97,11 @@ impl Application {
 /// False if shutdown came first.
 async fn wait_for_topic(config: &Config, shutdown: &CancellationToken) -> bool {
     loop {
-        match kafka::ensure_topic(&config.kafka_brokers, &config.events_topic, config.events_partitions).await {
+        match kafka::ensure_topic(&config.log.kafka_brokers, &config.log.events_topic, config.log.events_partitions)
+            .await
+        {
             Ok(partitions) => {
-                info!(partitions, topic = %config.events_topic, "events topic found");
+                info!(partitions, topic = %config.log.events_topic, "events topic found");
                 return true;
             }
             Err(error) => warn!(%error, "cannot reach the events topic yet: retrying"),

@@ -10,15 +10,8 @@ pub use ledger_runtime::telemetry::LogFormat;
 #[derive(Clone, Debug, Parser)]
 #[command(name = "transfers", version, about = "Ledgerline transfer driver: records credits, reversals and expiries")]
 pub struct Config {
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
-    /// The events topic.
-    #[arg(long, env = "EVENTS_TOPIC", default_value = "ledger.events")]
-    pub events_topic: String,
-    /// Partitions of the events topic if the driver starts before anyone created it.
-    #[arg(long, env = "EVENTS_PARTITIONS", default_value_t = 8)]
-    pub events_partitions: i32,
+    #[command(flatten)]
+    pub log: ledger_runtime::args::LogArgs,
     /// Consumer group shared by all drivers: it spreads the partitions over them.
     #[arg(long, env = "TRANSFERS_GROUP", default_value = "ledger-transfers")]
     pub group: String,

@@ -121,9 +121,9 @@ pub fn group_consumer(
     checkpoints: Checkpoints,
 ) -> Result<(GroupConsumer, mpsc::UnboundedReceiver<Change>), Error> {
     let (changes, receiver) = mpsc::unbounded_channel();
-    let context = Context { topic: config.events_topic.clone(), changes, checkpoints };
+    let context = Context { topic: config.log.events_topic.clone(), changes, checkpoints };
     let consumer =
-        kafka::group_config(&config.kafka_brokers, &config.group, "ledger-transfers", config.session_timeout_ms)
+        kafka::group_config(&config.log.kafka_brokers, &config.group, "ledger-transfers", config.session_timeout_ms)
             .set("auto.offset.reset", "earliest")
             .set("fetch.wait.max.ms", "20")
             // A partition is refolded from its start on every assignment: keep the
