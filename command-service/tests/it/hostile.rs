@@ -164,18 +164,19 @@ async fn when_every_connection_is_busy_health_checks_are_answered_and_commands_a
     let (from, to) = (api.open("EUR", 0).await, api.open("EUR", 0).await);
     assert_eq!(api.money(from, "deposits", 100).await.status, 200);
     let fresh = || reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
-    // Two transfers that wait for a credit no driver will make: both connections busy for 5 s.
+    // Two transfers that wait for a credit no driver will make: both connections busy for 8 s
+    // (long enough that both are surely open, even on a loaded machine, 2 s later).
     let busy: Vec<_> = (0..2)
         .map(|_| {
             let request = fresh()
                 .post(format!("{}/v1/transfers", service.base))
                 .bearer_auth(testkit::token("tester", &["client"]))
-                .header("prefer", "wait=5")
+                .header("prefer", "wait=8")
                 .json(&serde_json::json!({ "from": from, "to": to, "amount": 1 }));
             tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
 
     let ready = fresh().get(format!("{}/readyz", service.base)).send().await.expect("readyz is answered");
     assert_eq!(ready.status(), 200);
