@@ -187,7 +187,14 @@ async fn when_every_connection_is_busy_health_checks_are_answered_and_commands_a
         .send()
         .await
         .expect("a command is answered");
-    assert_eq!(refused.status(), 503);
+    if refused.status() != 503 {
+        // Seen rarely: say what the two slow requests answered, to tell why a slot was free.
+        let mut answers = Vec::new();
+        for request in busy {
+            answers.push(format!("{:?}", request.await));
+        }
+        panic!("a command got {} while both connections should be busy; they answered {answers:?}", refused.status());
+    }
     assert!(refused.headers().contains_key("retry-after"));
     let body: serde_json::Value = refused.json().await.expect("problem+json");
     assert_eq!(body["code"], "overloaded", "{body}");
