@@ -117,7 +117,7 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let (id, conn) = table.open();
+        let (id, conn) = table.open(health_only);
         metrics.accepted.inc();
         let context =
             Connection { table: Arc::clone(&table), conn, limits: Arc::clone(&limits), metrics: Arc::clone(&metrics) };

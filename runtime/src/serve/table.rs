@@ -19,6 +19,8 @@ pub(super) struct Conn {
     /// When the first byte of the next request head arrived (0: none yet).
     pub(super) head_ms: AtomicU64,
     pub(super) close: CancellationToken,
+    /// Admitted from the reserve (health checks only): it frees no regular slot when evicted.
+    pub(super) reserve: bool,
 }
 
 /// Why the reaper closes a connection.
@@ -46,7 +48,7 @@ impl Table {
         }
     }
 
-    pub(super) fn open(&self) -> (u64, Arc<Conn>) {
+    pub(super) fn open(&self, reserve: bool) -> (u64, Arc<Conn>) {
         let now = self.now_ms();
         let conn = Arc::new(Conn {
             state: AtomicU8::new(IDLE),
@@ -54,6 +56,7 @@ impl Table {
             // A new connection owes its first request head at once.
             head_ms: AtomicU64::new(now.max(1)),
             close: CancellationToken::new(),
+            reserve,
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.conns.lock().unwrap_or_else(PoisonError::into_inner).insert(id, Arc::clone(&conn));
@@ -68,12 +71,14 @@ impl Table {
         self.conns.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
     }
 
-    /// Closes the connection that has waited longest with no request being handled.
+    /// Closes the regular connection that has waited longest with no request
+    /// being handled. A reserve (health-only) connection is never the victim:
+    /// closing it frees no regular slot, so it must not let another one in.
     pub(super) fn evict_one(&self) -> bool {
         let conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
         let victim = conns
             .values()
-            .filter(|c| c.state.load(Ordering::Relaxed) != BUSY && !c.close.is_cancelled())
+            .filter(|c| !c.reserve && c.state.load(Ordering::Relaxed) != BUSY && !c.close.is_cancelled())
             .min_by_key(|c| c.since_ms.load(Ordering::Relaxed));
         victim.map(|c| c.close.cancel()).is_some()
     }
@@ -98,5 +103,32 @@ impl Table {
             conn.close.cancel();
         }
         (late, idled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        Table { started: Instant::now(), next_id: AtomicU64::new(0), conns: Mutex::default() }
+    }
+
+    #[test]
+    fn at_the_limit_an_idle_regular_connection_is_evicted_and_a_reserve_one_never_is() {
+        // Given two regular connections handling requests and a health check on the reserve
+        let table = table();
+        for _ in 0..2 {
+            let (_, conn) = table.open(false);
+            table.set(&conn, BUSY);
+        }
+        let (_, health) = table.open(true);
+        // When a new connection needs a slot, then closing the health check would not free one
+        assert!(!table.evict_one(), "a reserve connection is not a regular slot");
+        assert!(!health.close.is_cancelled());
+        // But an idle regular connection is the victim
+        let (_, idle) = table.open(false);
+        assert!(table.evict_one());
+        assert!(idle.close.is_cancelled());
     }
 }
