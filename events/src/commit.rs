@@ -174,14 +174,6 @@ impl Record {
         }
         Commit::from_raw(raw).map(Record::Account)
     }
-
-    /// The commit's id.
-    pub fn commit_id(&self) -> Uuid {
-        match self {
-            Record::Account(c) => c.commit_id,
-            Record::Subject(c) => c.commit_id,
-        }
-    }
 }
 
 /// The schema version written for each event type today.

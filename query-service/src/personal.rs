@@ -63,18 +63,4 @@ impl Opener {
             Err(_) => Ok(Opened::default()),
         }
     }
-
-    /// Opens, in place, the personal fields of an event's `data` (or a commit's `metadata`).
-    pub async fn open_json(&self, data: &mut serde_json::Value, aggregate: Uuid) -> Result<bool, Error> {
-        let subjects = personal::subjects_in(data);
-        if subjects.is_empty() {
-            return Ok(false);
-        }
-        let keys = self.keys().await?;
-        let mut found = std::collections::HashMap::new();
-        for subject in subjects {
-            found.insert(subject, keys.key(subject).await.map_err(|_| Error::KeysUnavailable)?);
-        }
-        Ok(personal::open_in(data, aggregate, &|s| found.get(&s).cloned().flatten()))
-    }
 }
