@@ -116,8 +116,13 @@ impl Subjects {
 }
 
 /// Plans `batch` on `view`, with the keys it needs (`None`: the key store failed).
-pub async fn plan_with_keys(keys: &SubjectKeys, view: &View<'_>, batch: &[Request]) -> Option<Plan> {
-    match resolve(keys, view, batch).await {
+pub async fn plan_with_keys(
+    keys: &SubjectKeys,
+    fingerprint_key: [u8; 32],
+    view: &View<'_>,
+    batch: &[Request],
+) -> Option<Plan> {
+    match resolve(keys, fingerprint_key, view, batch).await {
         Ok(subjects) => Some(plan(view, batch, &subjects)),
         Err(error) => {
             tracing::warn!(%error, "cannot read the data subjects' keys");
@@ -127,8 +132,13 @@ pub async fn plan_with_keys(keys: &SubjectKeys, view: &View<'_>, batch: &[Reques
 }
 
 /// Fetches every key `batch` may need, as `view` stands.
-pub async fn resolve(keys: &SubjectKeys, view: &View<'_>, batch: &[Request]) -> Result<Subjects, KeyError> {
-    let mut subjects = Subjects::new(fingerprint_key(keys));
+pub async fn resolve(
+    keys: &SubjectKeys,
+    fingerprint_key: [u8; 32],
+    view: &View<'_>,
+    batch: &[Request],
+) -> Result<Subjects, KeyError> {
+    let mut subjects = Subjects::new(fingerprint_key);
     for request in batch {
         if let Some(client) = request.owner.as_deref() {
             if !subjects.named.contains_key(client) {
@@ -177,7 +187,8 @@ async fn fetch(keys: &SubjectKeys, subjects: &mut Subjects, subject: Uuid) -> Re
     Ok(())
 }
 
-/// The fingerprint key: derived from the deployment's lookup key, the same in every instance.
+/// The fingerprint key: derived from the deployment's lookup key, the same in
+/// every instance. Derived once per writer, not per batch.
 pub fn fingerprint_key(keys: &SubjectKeys) -> [u8; 32] {
     keys.mac(b"command-fingerprint", b"").try_into().expect("HMAC-SHA256 is 32 bytes")
 }

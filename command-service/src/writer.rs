@@ -46,6 +46,8 @@ pub struct WriterConfig {
     pub metrics: Arc<WriterMetrics>,
     /// The data subjects' keys: personal fields are sealed with them.
     pub keys: Arc<SubjectKeys>,
+    /// Keys command fingerprints ([`subjects::fingerprint_key`]).
+    pub fingerprint_key: [u8; 32],
 }
 
 impl WriterConfig {
@@ -56,6 +58,7 @@ impl WriterConfig {
             batch_max: config.batch_max,
             pipeline_depth: usize::from(config.pipeline_depth),
             metrics,
+            fingerprint_key: subjects::fingerprint_key(&keys),
             keys,
         }
     }
@@ -167,7 +170,9 @@ impl Writer {
         if self.stale || self.broken {
             return Some(batch);
         }
-        let Some(planned) = subjects::plan_with_keys(&self.config.keys, &self.view(), &batch).await else {
+        let Some(planned) =
+            subjects::plan_with_keys(&self.config.keys, self.config.fingerprint_key, &self.view(), &batch).await
+        else {
             answer_all(batch, Refusal::Unavailable("the key store is unavailable".into()));
             return None;
         };
@@ -189,14 +194,23 @@ impl Writer {
                 return answer_all(batch, Refusal::Unavailable("the events log is unavailable".into()));
             }
         }
-        let Some(mut planned) = subjects::plan_with_keys(&self.config.keys, &self.view(), &batch).await else {
+        let Some(mut planned) =
+            subjects::plan_with_keys(&self.config.keys, self.config.fingerprint_key, &self.view(), &batch).await
+        else {
             return answer_all(batch, Refusal::Unavailable("the key store is unavailable".into()));
         };
         if planned.has_refusals && planned.commits.is_empty() {
             // A refusal must not come from a stale view: check the log end first.
             match kafka::end_offset(&self.producer.get(), &self.config.topic, self.state.partition).await {
                 Ok(end) if end > self.state.next_offset => match self.resync().await {
-                    Ok(_) => match subjects::plan_with_keys(&self.config.keys, &self.view(), &batch).await {
+                    Ok(_) => match subjects::plan_with_keys(
+                        &self.config.keys,
+                        self.config.fingerprint_key,
+                        &self.view(),
+                        &batch,
+                    )
+                    .await
+                    {
                         Some(again) => planned = again,
                         None => return answer_all(batch, Refusal::Unavailable("the key store is unavailable".into())),
                     },
