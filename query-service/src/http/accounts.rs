@@ -197,11 +197,7 @@ pub async fn list(
         None => None,
     };
     let rows = store::accounts(&state.pool, owner, query.status.as_deref(), after, limit).await?;
-    let mut opened = Vec::with_capacity(rows.len());
-    for row in rows {
-        opened.push(row.open(&state.opener).await?);
-    }
-    let mut rows = opened;
+    let mut rows = futures::future::try_join_all(rows.into_iter().map(|row| row.open(&state.opener))).await?;
     let next_cursor = next_page(&mut rows, limit, |a| cursor::account(a.id));
     Ok(with_lag(Json(AccountPage { items: rows, next_cursor }).into_response(), lag))
 }
@@ -226,11 +222,7 @@ pub async fn entries(
     let account = load(&state, id).await?;
     visible(scope, account.owner.as_deref())?;
     let rows = store::entries(&state.pool, id, before, limit).await?;
-    let mut opened = Vec::with_capacity(rows.len());
-    for row in rows {
-        opened.push(row.open(&state.opener, id).await?);
-    }
-    let mut rows = opened;
+    let mut rows = futures::future::try_join_all(rows.into_iter().map(|row| row.open(&state.opener, id))).await?;
     let next_cursor = next_page(&mut rows, limit, |e| cursor::entry(e.sequence));
     Ok(with_lag(Json(EntryPage { items: rows, next_cursor }).into_response(), lag))
 }

@@ -104,11 +104,7 @@ pub async fn of_account(
     let account = super::accounts::load(&state, id).await?;
     visible(scope, account.owner.as_deref())?;
     let rows = transfers::account_transfers(&state.pool, id, before, limit).await?;
-    let mut opened = Vec::with_capacity(rows.len());
-    for row in rows {
-        opened.push(row.open(&state.opener).await?);
-    }
-    let mut rows = opened;
+    let mut rows = futures::future::try_join_all(rows.into_iter().map(|row| row.open(&state.opener))).await?;
     let next_cursor = next_page(&mut rows, limit, |t| cursor::transfer(t.transfer_id));
     Ok(with_lag(Json(TransferPage { items: rows, next_cursor }).into_response(), lag))
 }
