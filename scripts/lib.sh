@@ -59,3 +59,24 @@ wait_http() {
   done
   return 1
 }
+
+# Starts the local stack (scripts/dev-up.sh) unless it is already running, and
+# stops it when the calling script exits if this call started it.
+use_dev_stack() {
+  DEV_STACK_STARTED=
+  if ! curl -fsS -o /dev/null http://127.0.0.1:8081/readyz 2>/dev/null; then
+    scripts/dev-up.sh >/dev/null
+    DEV_STACK_STARTED=1
+  fi
+  trap '[ -z "$DEV_STACK_STARTED" ] || scripts/dev-down.sh >/dev/null' EXIT
+}
+
+# A development bearer token for the local stack (HS256 with the secret
+# dev-up.sh starts the services with): dev_token SUB ROLE...
+dev_token() {
+  local sub=$1 roles=() role
+  shift
+  for role in "$@"; do roles+=(--role "$role"); done
+  cargo build --quiet -p ledgerctl
+  JWT_SECRET=${JWT_SECRET:-ledgerline-dev-jwt-secret} target/debug/ledgerctl token --sub "$sub" "${roles[@]}"
+}

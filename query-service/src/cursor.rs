@@ -1,4 +1,8 @@
 //! Opaque keyset cursors: `<kind>.<hex>[.<hex>]`; anything else is `bad_cursor`.
+//!
+//! Every string the published patterns admit is a cursor these parsers read,
+//! and nothing else: lowercase hex, numbers without leading zeros. A cursor
+//! names a position, not a row, so any such value is a valid place to start.
 
 use uuid::Uuid;
 
@@ -10,11 +14,7 @@ pub fn account(id: Uuid) -> String {
 }
 
 pub fn parse_account(cursor: &str) -> Result<Uuid, Error> {
-    let hex = cursor.strip_prefix("a1.").ok_or(Error::BadCursor)?;
-    if hex.len() != 32 {
-        return Err(Error::BadCursor);
-    }
-    Uuid::try_parse(hex).map_err(|_| Error::BadCursor)
+    cursor.strip_prefix("a1.").and_then(hex_uuid).ok_or(Error::BadCursor)
 }
 
 /// A cursor over an account's transfers: the last transfer id of the previous page.
@@ -23,11 +23,7 @@ pub fn transfer(id: Uuid) -> String {
 }
 
 pub fn parse_transfer(cursor: &str) -> Result<Uuid, Error> {
-    let hex = cursor.strip_prefix("x1.").ok_or(Error::BadCursor)?;
-    if hex.len() != 32 {
-        return Err(Error::BadCursor);
-    }
-    Uuid::try_parse(hex).map_err(|_| Error::BadCursor)
+    cursor.strip_prefix("x1.").and_then(hex_uuid).ok_or(Error::BadCursor)
 }
 
 /// A cursor over an account's entries: the last sequence of the previous page.
@@ -36,8 +32,7 @@ pub fn entry(sequence: i64) -> String {
 }
 
 pub fn parse_entry(cursor: &str) -> Result<i64, Error> {
-    let hex = cursor.strip_prefix("e1.").ok_or(Error::BadCursor)?;
-    i64::from_str_radix(hex, 16).ok().filter(|s| *s > 0).ok_or(Error::BadCursor)
+    cursor.strip_prefix("e1.").and_then(hex_number).filter(|s| *s > 0).ok_or(Error::BadCursor)
 }
 
 /// A cursor over events: the `(occurred_at, event_id)` of the last one served.
@@ -48,12 +43,24 @@ pub fn event(occurred_at: chrono::DateTime<chrono::Utc>, id: Uuid) -> String {
 pub fn parse_event(cursor: &str) -> Result<(chrono::DateTime<chrono::Utc>, Uuid), Error> {
     let rest = cursor.strip_prefix("t1.").ok_or(Error::BadCursor)?;
     let (micros, id) = rest.split_once('.').ok_or(Error::BadCursor)?;
-    let micros = i64::from_str_radix(micros, 16).map_err(|_| Error::BadCursor)?;
-    let at = chrono::DateTime::from_timestamp_micros(micros).ok_or(Error::BadCursor)?;
-    if id.len() != 32 {
-        return Err(Error::BadCursor);
-    }
-    Ok((at, Uuid::try_parse(id).map_err(|_| Error::BadCursor)?))
+    let at = hex_number(micros).and_then(chrono::DateTime::from_timestamp_micros).ok_or(Error::BadCursor)?;
+    Ok((at, hex_uuid(id).ok_or(Error::BadCursor)?))
+}
+
+fn is_hex_digit(b: u8) -> bool {
+    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+}
+
+/// 32 lowercase hex digits.
+fn hex_uuid(hex: &str) -> Option<Uuid> {
+    (hex.len() == 32 && hex.bytes().all(is_hex_digit)).then(|| Uuid::try_parse(hex).ok()).flatten()
+}
+
+/// 1 to 15 lowercase hex digits, no leading zero: never past `i64`, so every such number reads.
+fn hex_number(hex: &str) -> Option<i64> {
+    let canonical =
+        (1..=15).contains(&hex.len()) && hex.bytes().all(is_hex_digit) && (hex == "0" || !hex.starts_with('0'));
+    canonical.then(|| i64::from_str_radix(hex, 16).ok()).flatten()
 }
 
 #[cfg(test)]

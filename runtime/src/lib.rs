@@ -20,12 +20,14 @@
 //! - [`rate_limit`] — the per-client command rate limit.
 //! - [`args`] — the flags every service shares (the log, the database), flattened into each config.
 //! - [`boot`] — one boot path: listen first, wait for the broker and database (back-off), then serve.
+//! - [`contract`] — what the OpenAPI documents promise beyond the types: exact patterns, opaque values, links.
 //! - [`secret`] — configuration secrets that never print.
 
 pub mod args;
 pub mod auth;
 pub mod boot;
 pub mod conn_metrics;
+pub mod contract;
 pub mod http_metrics;
 pub mod kafka;
 pub mod keys;

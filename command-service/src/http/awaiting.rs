@@ -27,17 +27,15 @@ const REMOTE_POLL: Duration = Duration::from_millis(100);
 /// `Prefer: wait=N` (RFC 7240), capped at 30 s.
 pub(super) fn prefer_wait(headers: &HeaderMap) -> Result<Option<Duration>, Refusal> {
     let mut wait = None;
-    for value in headers.get_all("prefer") {
-        let text = value.to_str().map_err(|_| Refusal::BadRequest("Prefer must be visible ASCII".into()))?;
-        for preference in text.split([',', ';']).map(str::trim) {
-            if let Some(seconds) = preference.strip_prefix("wait=") {
-                let seconds: u64 = seconds
-                    .trim_matches('"')
-                    .parse()
-                    .map_err(|_| Refusal::BadRequest("Prefer: wait takes whole seconds".into()))?;
-                wait = Some(Duration::from_secs(seconds).min(MAX_WAIT));
-            }
-        }
+    for value in headers.get_all("prefer").iter().filter(|value| !value.is_empty()) {
+        let seconds = value.to_str().ok().and_then(|text| text.trim().strip_prefix("wait=")).and_then(|value| {
+            let digits = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+            let canonical = (1..=9).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+            canonical.then(|| digits.parse::<u64>().ok()).flatten()
+        });
+        let seconds = seconds
+            .ok_or_else(|| Refusal::BadRequest("Prefer takes one preference: wait=N, in whole seconds".into()))?;
+        wait = Some(Duration::from_secs(seconds).min(MAX_WAIT));
     }
     Ok(wait)
 }
@@ -169,14 +167,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prefer_wait_is_read_among_other_preferences_and_capped_at_thirty_seconds() {
+    fn prefer_takes_exactly_a_wait_in_whole_seconds_capped_at_thirty() {
         let mut headers = HeaderMap::new();
         assert_eq!(prefer_wait(&headers).ok(), Some(None));
-        headers.insert("prefer", HeaderValue::from_static("respond-async, wait=5"));
-        assert_eq!(prefer_wait(&headers).ok(), Some(Some(Duration::from_secs(5))));
-        headers.insert("prefer", HeaderValue::from_static("wait=600"));
-        assert_eq!(prefer_wait(&headers).ok(), Some(Some(MAX_WAIT)));
-        headers.insert("prefer", HeaderValue::from_static("wait=soon"));
-        assert!(prefer_wait(&headers).is_err());
+        for (value, seconds) in [("wait=5", 5), ("wait=\"7\"", 7), ("wait=600", 30), ("wait=0", 0)] {
+            headers.insert("prefer", HeaderValue::from_static(value));
+            assert_eq!(prefer_wait(&headers).ok(), Some(Some(Duration::from_secs(seconds))), "{value}");
+        }
+        headers.insert("prefer", HeaderValue::from_static(""));
+        assert_eq!(prefer_wait(&headers).ok(), Some(None), "an empty Prefer states no preference");
+        for value in ["wait=soon", "respond-async, wait=5", "wait=", "wait=1234567890", "wait=\"5", "wait=-1"] {
+            headers.insert("prefer", HeaderValue::from_static(value));
+            assert!(prefer_wait(&headers).is_err(), "{value}");
+        }
     }
 }

@@ -16,7 +16,7 @@ use crate::error::Refusal;
 use crate::partitions::Slot;
 
 /// Every live instance and the partitions it owns.
-#[utoipa::path(get, path = "/v1/cluster", tag = "ops", summary = "The command-service instances and their partitions",
+#[utoipa::path(get, path = "/v1/cluster", operation_id = "list_cluster_members", tag = "ops", summary = "The command-service instances and their partitions",
     responses((status = 200, description = "`instances` (url, partitions, aggregates, generation, last_seen_ms), `generation`, `partitions`, `this`"),
               (status = 401, description = "`unauthorized`: no bearer token, or a bad one", body = ledger_runtime::problem::ProblemDoc, content_type = "application/problem+json"),
               (status = 403, description = "`forbidden`: needs the ops role")))]

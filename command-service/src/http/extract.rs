@@ -1,7 +1,6 @@
 //! Request extraction: JSON bodies with strict schemas, and the command headers.
 //! Every failure becomes a `Refusal`, so clients get problem+json, never a bare 4xx.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -31,13 +30,67 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 .map(Body)
                 .map_err(|e| Refusal::BadRequest(format!("a body is required: {e}")));
         }
-        match axum::Json::<T>::from_request(req, state).await {
+        if !is_json(headers) {
+            return Err(Refusal::UnsupportedMediaType);
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Refusal::PayloadTooLarge
+            } else {
+                Refusal::BadRequest(rejection.body_text())
+            }
+        })?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Body(value)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(Refusal::UnsupportedMediaType),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Refusal::PayloadTooLarge),
-            Err(rejection) => Err(Refusal::BadRequest(rejection.body_text())),
+            // JSON Schema's `integer` admits `1.0`: read such numbers as the integers they are.
+            Err(rejection) => integral(&bytes)
+                .and_then(|value| serde_json::from_value(value).ok())
+                .map(Body)
+                .ok_or_else(|| Refusal::BadRequest(rejection.body_text())),
         }
     }
+}
+
+/// An optional field that, when present, has a value: with `#[serde(default)]`
+/// a missing field is `None`, and an explicit `null` is refused like any other
+/// wrong type (the documents say these fields are never null).
+pub(super) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+/// `application/json` or `application/<anything>+json`, with any parameters.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    // Compared in place, case-insensitively: no allocation on every command.
+    let essence = value.split(';').next().unwrap_or_default().trim().as_bytes();
+    let plus_json = essence.len() >= "application/+json".len()
+        && essence[..12].eq_ignore_ascii_case(b"application/")
+        && essence[essence.len() - 5..].eq_ignore_ascii_case(b"+json");
+    essence.eq_ignore_ascii_case(b"application/json") || plus_json
+}
+
+/// The body with every whole-valued float (`1.0`, `1e3`) written as an
+/// integer, or `None` when it has none (or is not JSON).
+fn integral(bytes: &[u8]) -> Option<serde_json::Value> {
+    fn walk(value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let float = n.as_f64().unwrap_or(f64::NAN);
+                let whole = float.fract() == 0.0 && float >= i64::MIN as f64 && float < i64::MAX as f64;
+                if whole {
+                    *value = serde_json::Value::from(float as i64);
+                }
+                whole
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |changed, item| walk(item) | changed),
+            serde_json::Value::Object(map) => map.values_mut().fold(false, |changed, item| walk(item) | changed),
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    walk(&mut value).then_some(value)
 }
 
 /// The headers every command reads, and who sends it (from the bearer token).
@@ -73,13 +126,17 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
             }
         }
         let if_match =
-            match text(headers, "if-match")? {
+            match text(headers, "if-match")?.filter(|tags| !tags.is_empty()) {
                 None => None,
                 Some(raw) => Some(parse_etag(&raw).ok_or_else(|| {
                     Refusal::BadRequest("If-Match must be a quoted account version, like \"3\"".into())
                 })?),
             };
-        let correlation_id = text(headers, "x-correlation-id")?.unwrap_or_else(|| Uuid::now_v7().to_string());
+        let correlation_id = match text(headers, "x-correlation-id")? {
+            Some(id) if id.is_empty() => return Err(Refusal::BadRequest("X-Correlation-Id must not be empty".into())),
+            Some(id) => id,
+            None => Uuid::now_v7().to_string(),
+        };
         let mut metadata =
             Metadata { correlation_id, causation_id: text(headers, "x-request-id")?, ..Default::default() };
         text(headers, "traceparent")?; // visible ASCII, like every header we read
@@ -118,7 +175,31 @@ fn text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Refusal> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_etag;
+    use super::{integral, is_json, parse_etag};
+    use axum::http::{header, HeaderMap, HeaderValue};
+
+    #[test]
+    fn a_whole_valued_float_reads_as_the_integer_it_is_and_a_fraction_does_not() {
+        let read = integral(br#"{"amount": 1.0, "legs": [2e3, 3]}"#);
+        assert_eq!(read, Some(serde_json::json!({"amount": 1, "legs": [2000, 3]})));
+        assert_eq!(integral(br#"{"amount": 1}"#), None, "nothing to change");
+        assert_eq!(integral(br#"{"amount": 1.5}"#), None, "a fraction stays a fraction");
+        assert_eq!(integral(b"not json"), None);
+    }
+
+    #[test]
+    fn json_is_application_json_or_any_plus_json_with_parameters() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+            is_json(&headers)
+        };
+        assert!(
+            with("application/json") && with("Application/JSON; charset=utf-8") && with("application/merge-patch+json")
+        );
+        assert!(!with("text/json") && !with("application/jsonx") && !with("text/plain"));
+        assert!(!is_json(&HeaderMap::new()));
+    }
 
     #[test]
     fn if_match_takes_a_quoted_version_strong_or_weak() {

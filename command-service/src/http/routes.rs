@@ -24,8 +24,14 @@ const ACCOUNT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c65_6467_6572_6c69_6e65_2d
 #[serde(deny_unknown_fields)]
 pub struct OpenAccountBody {
     /// Who owns the account: the token's `sub` (the default); a client may not open one for anybody else.
-    #[serde(default)]
-    #[schema(max_length = 256, example = "alice")]
+    /// Not blank, no control characters.
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(
+        nullable = false,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$",
+        example = "alice"
+    )]
     owner: Option<String>,
     /// An active ISO-4217 code: the list `events::currency` checks.
     #[schema(schema_with = super::openapi::currency_schema)]
@@ -42,8 +48,13 @@ pub struct OpenAccountBody {
 pub struct MoneyBody {
     #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64, example = 1500)]
     amount: i64,
-    #[serde(default)]
-    #[schema(max_length = 256, example = "invoice 42")]
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(
+        nullable = false,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$",
+        example = "invoice 42"
+    )]
     reference: Option<String>,
 }
 
@@ -51,8 +62,8 @@ pub struct MoneyBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FreezeBody {
-    #[schema(max_length = 256)]
-    #[serde(default)]
+    #[schema(nullable = false, max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
+    #[serde(default, deserialize_with = "super::extract::present")]
     reason: Option<String>,
 }
 
@@ -71,7 +82,10 @@ pub struct Accepted {
     #[schema(value_type = super::openapi::PositionDoc)]
     position: Position,
     /// Send it back to the query service to read this write.
-    #[schema(example = "v1.4.17.5f0c2a9d1e7b4c3a8d6e0f1a2b3c4d5e")]
+    #[schema(
+        example = "v1.4.17.5f0c2a9d1e7b4c3a8d6e0f1a2b3c4d5e",
+        pattern = r"^v1\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,18})\.[0-9a-f]{32}$"
+    )]
     consistency_token: String,
 }
 
@@ -133,7 +147,7 @@ pub async fn withdraw(
     submit(&state, account_id(&id)?, command, headers).await
 }
 
-#[utoipa::path(post, path = "/v1/accounts/{id}/freeze", tag = "accounts", summary = "Freeze an account",
+#[utoipa::path(post, path = "/v1/accounts/{id}/freeze", operation_id = "freeze_account", tag = "accounts", summary = "Freeze an account",
     params(("id" = Uuid, Path, description = "The account id"), CommandHeadersDoc),
     request_body(content = FreezeBody, content_type = "application/json"),
     responses(Done, CommandErrors))]
@@ -146,7 +160,7 @@ pub async fn freeze(
     submit(&state, account_id(&id)?, Command::FreezeAccount { reason: body.reason }, headers).await
 }
 
-#[utoipa::path(post, path = "/v1/accounts/{id}/unfreeze", tag = "accounts", summary = "Unfreeze an account",
+#[utoipa::path(post, path = "/v1/accounts/{id}/unfreeze", operation_id = "unfreeze_account", tag = "accounts", summary = "Unfreeze an account",
     params(("id" = Uuid, Path, description = "The account id"), CommandHeadersDoc),
     request_body(content = NoBody, content_type = "application/json"),
     responses(Done, CommandErrors))]
@@ -159,7 +173,7 @@ pub async fn unfreeze(
     submit(&state, account_id(&id)?, Command::UnfreezeAccount, headers).await
 }
 
-#[utoipa::path(post, path = "/v1/accounts/{id}/close", tag = "accounts", summary = "Close an account (balance must be zero)",
+#[utoipa::path(post, path = "/v1/accounts/{id}/close", operation_id = "close_account", tag = "accounts", summary = "Close an account (balance must be zero)",
     params(("id" = Uuid, Path, description = "The account id"), CommandHeadersDoc),
     request_body(content = NoBody, content_type = "application/json"),
     responses(Done, CommandErrors))]

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::awaiting::{self, prefer_wait};
 use super::extract::{Body, CommandHeaders};
-use super::openapi::{CommandErrors, CommandHeadersDoc, Done, TransferAcceptedDoc, TransferFinal};
+use super::openapi::{CommandErrors, CommandHeadersDoc, Done, PreferDoc, TransferAcceptedDoc, TransferFinal};
 use super::routes::{accepted, account_id};
 use crate::app::AppState;
 use crate::error::Refusal;
@@ -28,21 +28,22 @@ const TRANSFER_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c65_6467_6572_6c69_6e65_2
 pub struct TransferBody {
     /// Client-chosen id: it is the transfer's idempotency key (default: derived
     /// from the Idempotency-Key, or new).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false)]
     transfer_id: Option<Uuid>,
     from: Uuid,
     to: Uuid,
     #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64, example = 1500)]
     amount: i64,
-    #[serde(default)]
-    #[schema(max_length = 256)]
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false, max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     reference: Option<String>,
     /// Two-phase: hold the amount until post, void or timeout.
     #[serde(default)]
     pending: bool,
     /// Seconds until an unresolved hold expires (pending only; default 86 400, at most 2 592 000).
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 2_592_000)]
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false, minimum = 1, maximum = 2_592_000)]
     timeout_secs: Option<u64>,
 }
 
@@ -50,8 +51,8 @@ pub struct TransferBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostBody {
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(nullable = false, minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     amount: Option<i64>,
 }
 
@@ -66,11 +67,13 @@ pub struct VoidBody {}
 pub struct CreditBody {
     from: Uuid,
     to: Uuid,
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     amount: i64,
+    #[schema(schema_with = super::openapi::currency_schema)]
     currency: String,
     /// The source's reference as its commit holds it: sealed for the source's owner (or clear, from an old log).
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::personal_schema)]
     reference: Option<events::Personal>,
 }
 
@@ -97,8 +100,8 @@ pub struct TransferAccepted {
     pub(super) consistency_token: String,
 }
 
-#[utoipa::path(post, path = "/v1/transfers", tag = "transfers", summary = "Transfer money between accounts",
-    params(CommandHeadersDoc, ("Prefer" = Option<String>, Header, description = "`wait=N` (N ≤ 30): answer when the transfer is final (a hold: held)")),
+#[utoipa::path(post, path = "/v1/transfers", operation_id = "initiate_transfer", tag = "transfers", summary = "Transfer money between accounts",
+    params(CommandHeadersDoc, PreferDoc),
     request_body(content = TransferBody, content_type = "application/json"),
     responses(TransferAcceptedDoc, TransferFinal, CommandErrors))]
 pub async fn initiate(
@@ -133,8 +136,8 @@ pub async fn initiate(
     Ok(awaiting::respond(&state, transfer_id, reply, wait, done, &http).await)
 }
 
-#[utoipa::path(post, path = "/v1/transfers/{id}/post", tag = "transfers", summary = "Post (capture) a held transfer",
-    params(("id" = Uuid, Path), CommandHeadersDoc, ("Prefer" = Option<String>, Header, description = "`wait=N` (N ≤ 30)")),
+#[utoipa::path(post, path = "/v1/transfers/{id}/post", operation_id = "post_transfer", tag = "transfers", summary = "Post (capture) a held transfer",
+    params(("id" = Uuid, Path), CommandHeadersDoc, PreferDoc),
     request_body(content = PostBody, content_type = "application/json"),
     responses(TransferAcceptedDoc, TransferFinal, CommandErrors))]
 pub async fn post(
@@ -149,8 +152,8 @@ pub async fn post(
         .await
 }
 
-#[utoipa::path(post, path = "/v1/transfers/{id}/void", tag = "transfers", summary = "Void (release) a held transfer",
-    params(("id" = Uuid, Path), CommandHeadersDoc, ("Prefer" = Option<String>, Header, description = "`wait=N` (N ≤ 30)")),
+#[utoipa::path(post, path = "/v1/transfers/{id}/void", operation_id = "void_transfer", tag = "transfers", summary = "Void (release) a held transfer",
+    params(("id" = Uuid, Path), CommandHeadersDoc, PreferDoc),
     request_body(content = VoidBody, content_type = "application/json"),
     responses(TransferAcceptedDoc, TransferFinal, CommandErrors))]
 pub async fn void(
@@ -191,7 +194,7 @@ async fn resolve(
     Ok(awaiting::respond(state, transfer_id, reply, wait, TransferStatus::is_final, http).await)
 }
 
-#[utoipa::path(post, path = "/v1/internal/transfers/{id}/credit", tag = "internal",
+#[utoipa::path(post, path = "/v1/internal/transfers/{id}/credit", operation_id = "credit_transfer", tag = "internal",
     summary = "Credit a transfer's destination, or record its refusal (transfer driver only)",
     params(("id" = Uuid, Path)), request_body(content = CreditBody, content_type = "application/json"),
     responses(Done, CommandErrors))]
@@ -212,7 +215,7 @@ pub async fn credit(
     internal(&state, body.to, command, headers).await
 }
 
-#[utoipa::path(post, path = "/v1/internal/transfers/{id}/reverse", tag = "internal",
+#[utoipa::path(post, path = "/v1/internal/transfers/{id}/reverse", operation_id = "reverse_transfer", tag = "internal",
     summary = "Give a refused transfer's money back to its source (transfer driver only)",
     params(("id" = Uuid, Path)), request_body(content = SourceBody, content_type = "application/json"),
     responses(Done, CommandErrors))]
@@ -226,7 +229,7 @@ pub async fn reverse(
     internal(&state, body.from, command, headers).await
 }
 
-#[utoipa::path(post, path = "/v1/internal/transfers/{id}/expire", tag = "internal",
+#[utoipa::path(post, path = "/v1/internal/transfers/{id}/expire", operation_id = "expire_transfer", tag = "internal",
     summary = "Release a hold past its timeout (transfer driver only)",
     params(("id" = Uuid, Path)), request_body(content = SourceBody, content_type = "application/json"),
     responses(Done, CommandErrors))]

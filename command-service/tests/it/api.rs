@@ -131,4 +131,5 @@ async fn the_served_openapi_document_is_the_committed_one() {
         reqwest::get(format!("{}/openapi.json", service.base)).await.expect("spec").json().await.expect("json");
     assert!(served["paths"]["/v1/accounts/{id}/withdrawals"]["post"].is_object());
     testkit::assert_openapi_is_committed(&served, "command-service");
+    assert_eq!(ledger_runtime::contract::dangling_links(&served), Vec::<String>::new(), "links name real operations");
 }

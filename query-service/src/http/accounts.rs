@@ -24,7 +24,7 @@ const MAX_LIMIT: i64 = 500;
 #[into_params(parameter_in = Query)]
 pub struct OneQuery {
     /// A consistency token from a command response: wait until this read shows that write.
-    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+\.[0-9a-f]{32}$")]
+    #[param(schema_with = super::openapi::token_schema)]
     after: Option<String>,
 }
 
@@ -44,7 +44,7 @@ pub struct ListQuery {
     #[param(pattern = r"^a1\.[0-9a-f]{32}$")]
     cursor: Option<String>,
     /// A consistency token from a command response.
-    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+\.[0-9a-f]{32}$")]
+    #[param(schema_with = super::openapi::token_schema)]
     after: Option<String>,
 }
 
@@ -56,10 +56,10 @@ pub struct EntriesQuery {
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = r"^e1\.[0-9a-f]+$")]
+    #[param(pattern = r"^e1\.[1-9a-f][0-9a-f]{0,14}$")]
     cursor: Option<String>,
     /// A consistency token from a command response.
-    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+\.[0-9a-f]{32}$")]
+    #[param(schema_with = super::openapi::token_schema)]
     after: Option<String>,
 }
 
@@ -131,9 +131,9 @@ pub(super) fn with_lag(mut response: Response, lag: Option<i64>) -> Response {
 }
 
 /// One account, with its version as ETag.
-#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts",
+#[utoipa::path(get, path = "/v1/accounts/{id}", operation_id = "get_account", tag = "accounts",
     params(("id" = Uuid, Path, description = "The account id"), OneQuery, TokenHeader,
-           ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier read")),
+           ("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag from an earlier read")),
     responses(
         (status = 200, body = AccountView, description = "The account",
          headers(("ETag" = String), ("Read-Lag-Records" = Option<i64>, description = "Only without a token"))),
@@ -166,7 +166,7 @@ pub async fn one(
 }
 
 /// A page of accounts, optionally by owner and status.
-#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", params(ListQuery, TokenHeader),
+#[utoipa::path(get, path = "/v1/accounts", operation_id = "list_accounts", tag = "accounts", params(ListQuery, TokenHeader),
     responses((status = 200, body = AccountPage, description = "A page",
                headers(("Read-Lag-Records" = Option<i64>, description = "Only without a token"))), ReadErrors))]
 pub async fn list(
@@ -203,7 +203,7 @@ pub async fn list(
 }
 
 /// A page of an account's money movements, newest first.
-#[utoipa::path(get, path = "/v1/accounts/{id}/entries", tag = "accounts",
+#[utoipa::path(get, path = "/v1/accounts/{id}/entries", operation_id = "list_account_entries", tag = "accounts",
     params(("id" = Uuid, Path, description = "The account id"), EntriesQuery, TokenHeader),
     responses((status = 200, body = EntryPage, description = "A page",
                headers(("Read-Lag-Records" = Option<i64>, description = "Only without a token"))), ReadErrors))]

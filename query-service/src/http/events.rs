@@ -37,7 +37,7 @@ pub struct EventsQuery {
     /// Only events that occurred before this instant (RFC 3339).
     to: Option<DateTime<Utc>>,
     /// `next_cursor` of the previous page: events after it.
-    #[param(pattern = r"^t1\.[0-9a-f]+\.[0-9a-f]{32}$")]
+    #[param(pattern = r"^t1\.(0|[1-9a-f][0-9a-f]{0,14})\.[0-9a-f]{32}$")]
     after: Option<String>,
     /// Page size, 1 to 500 (default 50). With NDJSON, a cap on the stream (default: none).
     #[param(minimum = 1, maximum = 500)]
@@ -66,7 +66,7 @@ fn upcast(mut event: EventView) -> Result<EventView, Error> {
 
 /// Accepted events from the archive, filtered; JSON pages, or one NDJSON stream
 /// when asked for with `Accept: application/x-ndjson`.
-#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsQuery, TokenHeader),
+#[utoipa::path(get, path = "/v1/events", operation_id = "list_events", tag = "events", params(EventsQuery, TokenHeader),
     responses(
         (status = 200, description = "A page, or the whole result as NDJSON (one ArchivedEvent per line)",
          content((EventPage = "application/json"), (String = "application/x-ndjson")),

@@ -26,7 +26,7 @@ pub struct HistoryQuery {
     /// The instant (RFC 3339); default now. Commits made at that instant count.
     as_of: Option<DateTime<Utc>>,
     /// A consistency token from a command response.
-    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+\.[0-9a-f]{32}$")]
+    #[param(schema_with = super::openapi::token_schema)]
     after: Option<String>,
 }
 
@@ -56,7 +56,7 @@ pub struct AccountAsOf {
 
 /// The account as of `as_of`: its events up to then, folded by `events::apply`
 /// (through the upcasters), exactly as `ledgerctl state-at --at` folds the log.
-#[utoipa::path(get, path = "/v1/accounts/{id}/history", tag = "accounts",
+#[utoipa::path(get, path = "/v1/accounts/{id}/history", operation_id = "get_account_history", tag = "accounts",
     params(("id" = Uuid, Path, description = "The account id"), HistoryQuery, TokenHeader),
     responses((status = 200, body = AccountAsOf, description = "The account at that instant",
                headers(("Read-Lag-Records" = Option<i64>, description = "Only without a token"))),

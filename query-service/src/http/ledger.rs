@@ -23,7 +23,7 @@ pub struct TotalsQuery {
     #[param(pattern = "^[A-Z]{3}$")]
     currency: Option<String>,
     /// A consistency token from a command response.
-    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+\.[0-9a-f]{32}$")]
+    #[param(schema_with = super::openapi::token_schema)]
     after: Option<String>,
 }
 

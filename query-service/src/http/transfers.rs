@@ -22,7 +22,7 @@ use crate::store::transfers::{self, TransferDetail, TransferView};
 #[into_params(parameter_in = Query)]
 pub struct TransferQuery {
     /// A consistency token from a command response: wait until this read shows that write.
-    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+\.[0-9a-f]{32}$")]
+    #[param(schema_with = super::openapi::token_schema)]
     after: Option<String>,
 }
 
@@ -37,7 +37,7 @@ pub struct AccountTransfersQuery {
     #[param(pattern = r"^x1\.[0-9a-f]{32}$")]
     cursor: Option<String>,
     /// A consistency token from a command response.
-    #[param(pattern = r"^v1\.[0-9]+\.[0-9]+\.[0-9a-f]{32}$")]
+    #[param(schema_with = super::openapi::token_schema)]
     after: Option<String>,
 }
 

@@ -178,5 +178,6 @@ async fn the_served_openapi_document_is_the_committed_one() {
         reqwest::get(format!("{}/openapi.json", sys.queries)).await.expect("spec").json().await.expect("json");
     assert!(served["paths"]["/v1/accounts/{id}/entries"]["get"].is_object());
     testkit::assert_openapi_is_committed(&served, "query-service");
+    assert_eq!(ledger_runtime::contract::dangling_links(&served), Vec::<String>::new(), "links name real operations");
     sys.stop().await;
 }
