@@ -1,10 +1,8 @@
 //! Sending a batch of commits to one partition and collecting the delivery offsets.
 
-use events::commit::headers;
 use events::Commit;
 use futures::future::{join_all, BoxFuture};
 use futures::FutureExt;
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 /// Why a commit has no proven offset.
@@ -32,16 +30,7 @@ pub fn enqueue(producer: &FutureProducer, topic: &str, partition: i32, commits: 
         }
         let key = commit.key();
         let value = commit.encode();
-        let commit_id = commit.commit_id.to_string();
-        let event_types = commit.event_types();
-        let mut record_headers = OwnedHeaders::new_with_capacity(4)
-            .insert(Header { key: headers::COMMIT_ID, value: Some(commit_id.as_bytes()) })
-            .insert(Header { key: headers::AGGREGATE_TYPE, value: Some(commit.aggregate_type.as_bytes()) })
-            .insert(Header { key: headers::EVENT_TYPES, value: Some(event_types.as_bytes()) });
-        if let Some(traceparent) = commit.metadata.extra.get("traceparent").and_then(|v| v.as_str()) {
-            record_headers =
-                record_headers.insert(Header { key: headers::TRACEPARENT, value: Some(traceparent.as_bytes()) });
-        }
+        let record_headers = ledger_runtime::kafka::commit_headers(commit);
         let record = FutureRecord::to(topic).partition(partition).key(&key).payload(&value).headers(record_headers);
         match producer.send_result(record) {
             Ok(future) => pending.push(Ok(future)),

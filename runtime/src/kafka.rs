@@ -40,6 +40,24 @@ pub fn producer(brokers: &str, client_id: &str, linger_ms: u32) -> Result<Future
         .map_err(Error::from)
 }
 
+/// The headers of a commit record (§1 of docs/log-protocol.md): its id, the
+/// aggregate type, the event types, and the trace context when there is one.
+pub fn commit_headers(commit: &events::Commit) -> rdkafka::message::OwnedHeaders {
+    use events::commit::headers;
+    use rdkafka::message::{Header, OwnedHeaders};
+    let (commit_id, event_types) = (commit.commit_id.to_string(), commit.event_types());
+    let record_headers = OwnedHeaders::new_with_capacity(4)
+        .insert(Header { key: headers::COMMIT_ID, value: Some(commit_id.as_bytes()) })
+        .insert(Header { key: headers::AGGREGATE_TYPE, value: Some(commit.aggregate_type.as_bytes()) })
+        .insert(Header { key: headers::EVENT_TYPES, value: Some(event_types.as_bytes()) });
+    match commit.metadata.extra.get("traceparent").and_then(|v| v.as_str()) {
+        Some(traceparent) => {
+            record_headers.insert(Header { key: headers::TRACEPARENT, value: Some(traceparent.as_bytes()) })
+        }
+        None => record_headers,
+    }
+}
+
 /// Makes sure the topic exists and returns its partition count.
 #[instrument(skip_all, fields(topic = topic))]
 pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result<i32, Error> {

@@ -15,8 +15,8 @@ use projections::batch::{self, FoldedBatch, Record, StoredAccount};
 use rdkafka::producer::FutureRecord;
 use uuid::Uuid;
 
-/// A commit record as the command service writes it for a deposit.
-fn sample_commit(id: Uuid, version: u64) -> Vec<u8> {
+/// A commit as the command service writes it for a deposit.
+fn sample_commit(id: Uuid, version: u64) -> Commit {
     let moved = MoneyMoved { amount: 42, reference: None, balance_after: 42 * version as i64 };
     Commit {
         commit_id: Uuid::now_v7(),
@@ -34,7 +34,6 @@ fn sample_commit(id: Uuid, version: u64) -> Vec<u8> {
         command: CommandInfo { name: "Deposit".into(), idempotency_key: None, fingerprint: None },
         metadata: Metadata { correlation_id: Uuid::now_v7().to_string(), ..Default::default() },
     }
-    .encode()
 }
 
 /// Records/s of a raw idempotent producer (the command service's settings:
@@ -53,8 +52,14 @@ pub async fn raw_producer(brokers: &str, topic: &str, in_flight: usize, secs: f6
             let partition = events::partition_for(id, partitions);
             let mut version = c as u64;
             while !stop.load(Ordering::Relaxed) {
-                let value = sample_commit(id, version);
-                let record = FutureRecord::to(&topic).partition(partition).key(&key).payload(&value);
+                // The same record as the service's: key, value and headers.
+                let commit = sample_commit(id, version);
+                let value = commit.encode();
+                let record = FutureRecord::to(&topic)
+                    .partition(partition)
+                    .key(&key)
+                    .payload(&value)
+                    .headers(kafka::commit_headers(&commit));
                 if producer.send(record, Duration::from_secs(10)).await.is_ok() {
                     sent.fetch_add(1, Ordering::Relaxed);
                 }

@@ -6,6 +6,7 @@
 //! - [`ceilings`] — raw producer, direct SQL, pgbench.
 //! - [`cluster`] — the write side on 1, 2 and 3 instances, forwarding, failover and handover.
 //! - [`minimal`] — the query path's second ceiling: a minimal axum + sqlx handler.
+//! - [`queries`] — scenario 6: the query path against pgbench and the minimal handler, with CPU per request.
 //! - [`report`] — the table, the targets, results.md and results.json.
 //! - [`services`] — starting the services, opening accounts, the command load.
 //! - [`sys`] — machine, revision, process memory and CPU.
@@ -17,6 +18,7 @@ mod ceilings;
 mod cluster;
 pub mod load;
 mod minimal;
+mod queries;
 mod report;
 mod services;
 mod sys;
@@ -32,7 +34,7 @@ use serde_json::Value;
 use testkit::{prefill, Database, Stack};
 
 use crate::{applied, sibling, start_worker, start_worker_on};
-use load::{MakeRequest, Outcome, Probe};
+use load::{Outcome, Probe};
 use report::Row;
 pub(crate) use services::{commands, env, http, open_accounts, service, service_at, service_with};
 
@@ -54,6 +56,8 @@ fn ratio(ours: f64, ceiling: f64) -> Option<f64> {
 /// A scenario `loadgen suite --only` runs alone.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Only {
+    /// Scenario 1: commands at each client count against the raw producer.
+    Commands,
     /// Scenario 8: transfers end to end beside deposits.
     Transfers,
     /// Scenario 9: the write side on 1, 2 and 3 instances.
@@ -144,27 +148,16 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
             let mut rows = backup::scenario(&stack, plan.backup_records).await?;
             return report::write(&mut rows, quick, started.elapsed(), &out);
         }
-        None => {}
+        Some(Only::Commands) | None => {}
     }
-    let mut rows = Vec::new();
     let (mut commands_process, cmd) = service("command-service", &stack).await?;
     let http = http()?;
     let ids = Arc::new(open_accounts(&http, &cmd, plan.accounts).await?);
 
-    // 1. Command throughput and latency, against a raw producer with the same
-    // settings. Only the command service runs, as only the producer does.
-    let mut peak: f64 = 0.0;
-    for &n in &plan.clients {
-        let ours = load::closed(n, plan.secs, commands(&http, &cmd, &ids)).await;
-        let ceiling =
-            ceilings::raw_producer(&stack.broker.addr, &format!("{}-ceiling", stack.topic), n, plan.secs).await?;
-        eprintln!("commands at {n} clients: {:.0}/s (raw producer {ceiling:.0}/s)", ours.rate());
-        peak = peak.max(ours.rate());
-        let mut row =
-            Row::new(format!("1. commands, {n} clients"), format!("{:.0} cmd/s", ours.rate())).latencies(&ours);
-        (row.ceiling, row.ratio) =
-            (format!("{ceiling:.0} rec/s raw producer, {n} in flight"), ratio(ours.rate(), ceiling));
-        rows.push(row);
+    let (mut rows, peak) = commands_scenario(&stack, &http, &cmd, &ids, &plan).await?;
+    if only == Some(Only::Commands) {
+        drop(commands_process);
+        return report::write(&mut rows, quick, started.elapsed(), &out);
     }
     // 2. At half the peak, in the conditions the peak was measured in (command
     // side only): p99 from the scheduled send (queueing included) and of service.
@@ -220,37 +213,8 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
     );
     rows.push(row);
 
-    // 6. Query path against pgbench at the same client counts.
-    let pgbench_db = Database::fresh().await;
-    ceilings::pgbench_init(&pgbench_db.url)?;
-    for n in [16, 64] {
-        let reads = |base: &str| -> MakeRequest {
-            let (http, base, ids) = (http.clone(), base.to_owned(), ids.clone());
-            Arc::new(move |k| http.get(format!("{base}/v1/accounts/{}", ids[(k >> 33) as usize % ids.len()])))
-        };
-        let ours = load::closed(n, plan.secs, reads(&qry)).await;
-        let tps = ceilings::pgbench(&pgbench_db.url, n, plan.secs.ceil() as u64)?;
-        let (bare, bare_pool) = minimal::serve(&stack.db.url).await?;
-        let minimal = load::closed(n, plan.secs, reads(&bare)).await;
-        bare_pool.close().await;
-        let mut row =
-            Row::new(format!("6. GET /v1/accounts/{{id}}, {n} connections"), format!("{:.0} req/s", ours.rate()))
-                .latencies(&ours);
-        (row.ceiling, row.ratio) = (format!("{tps:.0} tps pgbench -S -M prepared -c {n}"), ratio(ours.rate(), tps));
-        row.note = format!(
-            "{:.2} of the minimal handler below (our layers: JWT, ownership, ETag, lag header)",
-            ours.rate() / minimal.rate().max(1.0)
-        );
-        rows.push(row);
-        let mut row = Row::new(
-            format!("6. minimal axum + sqlx handler, same SELECT, {n} connections"),
-            format!("{:.0} req/s", minimal.rate()),
-        )
-        .latencies(&minimal);
-        (row.ceiling, row.ratio) = (format!("{tps:.0} tps pgbench"), ratio(minimal.rate(), tps));
-        row.note = "in the loadgen process; no auth, no ETag, no lag header: HTTP + JSON only".into();
-        rows.push(row);
-    }
+    // 6. Query path against pgbench and a minimal handler, at the same client counts.
+    rows.extend(queries::scenario(&stack, &http, &qry, &ids, queries_process.pid(), plan.secs).await?);
 
     // 7. Peak memory of each service: the command service's after scenario 1
     // (its heaviest), the read side's after scenarios 2, 3 and 6.
@@ -317,6 +281,33 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
         }
     }
     report::write(&mut rows, quick, started.elapsed(), &out)
+}
+
+/// Scenario 1: command throughput and latency, against a raw producer with
+/// the same settings. Only the command service runs, as only the producer
+/// does. Returns the rows and the best rate.
+async fn commands_scenario(
+    stack: &Stack,
+    http: &reqwest::Client,
+    cmd: &str,
+    ids: &Arc<Vec<String>>,
+    plan: &Plan,
+) -> anyhow::Result<(Vec<Row>, f64)> {
+    let mut rows = Vec::new();
+    let mut peak: f64 = 0.0;
+    for &n in &plan.clients {
+        let ours = load::closed(n, plan.secs, commands(http, cmd, ids)).await;
+        let ceiling =
+            ceilings::raw_producer(&stack.broker.addr, &format!("{}-ceiling", stack.topic), n, plan.secs).await?;
+        eprintln!("commands at {n} clients: {:.0}/s (raw producer {ceiling:.0}/s)", ours.rate());
+        peak = peak.max(ours.rate());
+        let mut row =
+            Row::new(format!("1. commands, {n} clients"), format!("{:.0} cmd/s", ours.rate())).latencies(&ours);
+        (row.ceiling, row.ratio) =
+            (format!("{ceiling:.0} rec/s raw producer, {n} in flight"), ratio(ours.rate(), ceiling));
+        rows.push(row);
+    }
+    Ok((rows, peak))
 }
 
 /// A broker, a database and a topic.
