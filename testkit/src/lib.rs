@@ -1,6 +1,7 @@
 //! Test support for Ledgerline's integration tests.
 //!
-//! It owns what every integration test needs and nothing of any service: a real
+//! It owns what every integration test needs and nothing of any service (but,
+//! with the feature `system`, how to start them all in-process): a real
 //! Nisshi broker on a free port, a fresh Postgres database, a child process
 //! with its log in a file, and a re-fold of the whole topic with the fold rule.
 //! Missing infrastructure FAILS the test with instructions; nothing is skipped.
@@ -10,6 +11,10 @@
 //! [`workspace_bin`], [`Stack`], [`fold_topic`],
 //! and [`token`] / [`client`]: bearer tokens signed with `TEST_JWT_SECRET`, the
 //! key `Config::local` of every service checks (tests never turn auth off).
+//! With the feature `system`, [`system`]: every service in-process.
+
+#[cfg(feature = "system")]
+pub mod system;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;

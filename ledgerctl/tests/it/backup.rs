@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::common::{post, System};
+use crate::common::{post, Ledgerctl, System};
 
 /// Opens `n` accounts with a few deposits and withdrawals each; waits for the worker.
 async fn history(system: &System, n: usize) {
@@ -43,7 +43,7 @@ async fn ledger(url: &str) -> Ledger {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_backup_is_named_by_verify_and_refused_by_restore() {
     // Given a backup of a small history
-    let system = System::start(true).await;
+    let system = System::start(true, None).await;
     history(&system, 6).await;
     let dir = std::env::temp_dir().join(format!("ledgerline-backup-{}", Uuid::new_v4().simple()));
     let dir_arg = dir.to_string_lossy().into_owned();
@@ -79,7 +79,7 @@ async fn a_damaged_backup_is_named_by_verify_and_refused_by_restore() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_topic_repartitioned_from_8_to_24_partitions_folds_to_the_same_ledger() {
     // Given a history on 8 partitions, and its read models
-    let system = System::start(true).await;
+    let system = System::start(true, None).await;
     history(&system, 40).await;
     let old = ledger(&system.stack.db.url).await;
     assert_eq!(old.len(), 40, "the old read models hold the history");

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::common::{produce, System};
+use crate::common::{produce, Ledgerctl, System};
 
 const OPENED_V1: &[u8] = include_bytes!("../../../events/tests/fixtures/commit_account_opened_v1.json");
 const DEPOSITED_V1: &[u8] = include_bytes!("../../../events/tests/fixtures/commit_money_deposited_v1.json");
@@ -16,7 +16,7 @@ fn lines(out: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v1_events_of_an_old_log_read_as_v2_in_the_export_the_workers_the_replay_and_the_api() {
-    let mut system = System::start(false).await;
+    let mut system = System::start(false, None).await;
     let legacy = Uuid::parse_str(LEGACY).expect("id");
     let records = [
         (legacy, OPENED_V1.to_vec()),

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{post, System};
+use crate::common::{post, Ledgerctl, System};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_under_writes_and_reads_swaps_atomically_serves_no_5xx_and_verifies() {
-    let mut system = System::start(true).await;
+    let mut system = System::start(true, None).await;
     // History to rebuild: 300 accounts x 40 deposits, and a few conflicting duplicates.
     testkit::prefill(&system.stack.broker.addr, &system.stack.topic, 300, 40, 10).await;
     system.caught_up().await;

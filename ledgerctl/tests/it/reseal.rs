@@ -5,7 +5,7 @@ use events::account::{AccountOpened, MoneyMoved};
 use events::{AccountEvent, CommandInfo, Commit, Event, Metadata};
 use uuid::Uuid;
 
-use crate::common::{produce, System};
+use crate::common::{produce, Ledgerctl, System};
 
 const KEK: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
 const NEW_KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -36,7 +36,7 @@ fn old_commit(account: Uuid, version: u64, payload: AccountEvent) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_written_before_sealing_is_copied_sealed_reads_the_same_through_the_keys_and_survives_a_kek_rotation() {
     // Given an old log: an account of Mrs Gruber's with a referenced deposit, and a record that is no commit
-    let system = System::start(false).await;
+    let system = System::start(false, None).await;
     let account = Uuid::new_v4();
     let opened = AccountOpened { owner: "Mrs Gruber".into(), currency: "EUR".into(), overdraft_limit: 0 };
     let deposit = MoneyMoved { amount: 70, reference: Some("rent, flat 3".into()), balance_after: 70 };

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{post, System};
+use crate::common::{post, Ledgerctl, System};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_passes_on_true_read_models_and_names_every_tampered_row_and_state_at_folds_to_a_point() {
-    let mut system = System::start(true).await;
+    let mut system = System::start(true, None).await;
     let base = system.commands.clone();
     let client = testkit::client("ana", &["client"]);
     let opened = post(&client, format!("{base}/v1/accounts"), json!({"currency": "EUR"})).await;
