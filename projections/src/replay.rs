@@ -121,6 +121,10 @@ impl Replay {
             }
             folder.fold_to(&mut target, &goal, &mut on_progress).await?;
         }
+        if !self.dry_run {
+            // A retired schema kept from an earlier replay goes now, not inside the swap.
+            shadow::drop_schema(&mut control, shadow::RETIRED).await?;
+        }
         let mut tx = control.begin().await?;
         shadow::freeze(&mut tx, &swapped, !self.dry_run).await?;
         let live = shadow::live_checkpoints(&mut tx, &self.events_topic, &names).await?;

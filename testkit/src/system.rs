@@ -24,6 +24,9 @@ impl System {
     /// `consistency_wait_ms` for a token, or the default), and the command
     /// service if `with_commands`; returns when all are ready.
     pub async fn start(with_commands: bool, consistency_wait_ms: Option<u64>) -> System {
+        // The services' warnings and errors (a 5xx's cause, say) go to the test's output.
+        let filter = tracing_subscriber::EnvFilter::new("warn,rdkafka=error");
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
         let stack = Stack::new().await;
         let mut commands = String::new();
         if with_commands {

@@ -45,6 +45,9 @@ async fn a_replay_under_writes_and_reads_swaps_atomically_serves_no_5xx_and_veri
                         let r = client.get(format!("{queries}/v1/accounts/{id}{path}")).send().await.expect("read");
                         reads.fetch_add(1, Ordering::Relaxed);
                         if r.status().is_server_error() {
+                            let status = r.status();
+                            let body = r.text().await.unwrap_or_default();
+                            eprintln!("a read during the replay answered {status}: {body}");
                             failures.fetch_add(1, Ordering::Relaxed);
                         }
                     }

@@ -6,6 +6,7 @@
 //! from input.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use sqlx::{PgConnection, Postgres, Transaction};
 
@@ -17,6 +18,10 @@ pub const SHADOW: &str = "ledger_shadow";
 pub const RETIRED: &str = "ledger_retired";
 /// The schema of the live read models.
 pub const LIVE: &str = "public";
+/// How long one attempt to freeze the live read models waits for a lock.
+const FREEZE_ATTEMPT: Duration = Duration::from_millis(200);
+/// How long a replay tries to freeze them before it gives up.
+const FREEZE_DEADLINE: Duration = Duration::from_secs(60);
 /// Advisory lock key: one replay per database at a time.
 const REPLAY_LOCK: i64 = 0x0001_ed9e_71e7_e91a;
 
@@ -53,9 +58,46 @@ pub async fn use_shadow(conn: &mut PgConnection) -> Result<(), Error> {
     Ok(())
 }
 
+/// Drops `schema` and what is in it. Readers whose cached plans still name the
+/// retired tables lock them in their own order, so this backs off as
+/// [`freeze`] does rather than risk a deadlock that could fail a reader.
 pub async fn drop_schema(conn: &mut PgConnection, schema: &str) -> Result<(), Error> {
-    sqlx::query(&format!("drop schema if exists {schema} cascade")).execute(conn).await?;
-    Ok(())
+    let mut backoff = Backoff::new();
+    loop {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query(&format!("set local lock_timeout = {}", FREEZE_ATTEMPT.as_millis())).execute(&mut *tx).await?;
+        match sqlx::query(&format!("drop schema if exists {schema} cascade")).execute(&mut *tx).await {
+            Ok(_) => return Ok(tx.commit().await?),
+            Err(error) if contended(&error) && !backoff.expired() => {
+                tx.rollback().await?;
+                backoff.wait(&error).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Pauses between attempts to take contended locks, doubling up to 200 ms,
+/// until [`FREEZE_DEADLINE`].
+struct Backoff {
+    deadline: Instant,
+    pause: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self { deadline: Instant::now() + FREEZE_DEADLINE, pause: Duration::from_millis(10) }
+    }
+
+    fn expired(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    async fn wait(&mut self, error: &sqlx::Error) {
+        tracing::info!(%error, "the live read models are busy; trying again shortly");
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(Duration::from_millis(200));
+    }
 }
 
 /// Per partition, the lowest live checkpoint of `names`: where the live read models are.
@@ -77,15 +119,47 @@ pub async fn live_checkpoints(
 
 /// Freezes the live read models: workers cannot commit until `tx` ends. With
 /// `swap`, readers of `tables` wait too (the swap needs them exclusively).
-/// Locks are taken in the order workers take them, so neither side deadlocks.
+///
+/// No one lock order suits everyone: a worker may write `erased_subjects`
+/// before `account_entries`, and a reader of entries takes them the other way
+/// round. So the replay never waits long while holding a lock: each attempt, in
+/// a savepoint, gives up after [`FREEZE_ATTEMPT`] (well before Postgres's
+/// deadlock check, which could pick a reader as its victim), rolls back to the
+/// savepoint (which lets go of its locks), and tries again, for at most
+/// [`FREEZE_DEADLINE`]. A reader waits at most one attempt.
 pub async fn freeze(tx: &mut Transaction<'_, Postgres>, tables: &[&str], swap: bool) -> Result<(), Error> {
+    let mut backoff = Backoff::new();
+    sqlx::query(&format!("set local lock_timeout = {}", FREEZE_ATTEMPT.as_millis())).execute(&mut **tx).await?;
+    loop {
+        let mut attempt = sqlx::Connection::begin(&mut **tx).await?;
+        match lock_all(&mut attempt, tables, swap).await {
+            Ok(()) => {
+                attempt.commit().await?;
+                break;
+            }
+            Err(error) if contended(&error) && !backoff.expired() => {
+                attempt.rollback().await?;
+                backoff.wait(&error).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
     sqlx::query("set local lock_timeout = '30s'").execute(&mut **tx).await?;
+    Ok(())
+}
+
+async fn lock_all(tx: &mut Transaction<'_, Postgres>, tables: &[&str], swap: bool) -> Result<(), sqlx::Error> {
     if swap {
         let list: Vec<String> = tables.iter().map(|t| format!("{LIVE}.{t}")).collect();
         sqlx::query(&format!("lock table {} in access exclusive mode", list.join(", "))).execute(&mut **tx).await?;
     }
     sqlx::query("lock table public.projection_checkpoints in exclusive mode").execute(&mut **tx).await?;
     Ok(())
+}
+
+/// A lock not granted in time (`55P03`) or a deadlock (`40P01`): worth another try.
+fn contended(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if matches!(e.code().as_deref(), Some("55P03" | "40P01")))
 }
 
 /// Moves the live `tables` out to the retired schema and the shadow ones in, in `tx`.

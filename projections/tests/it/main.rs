@@ -3,3 +3,4 @@
 
 mod common;
 mod exactly_once;
+mod replay_locks;
