@@ -274,6 +274,14 @@ pub(crate) fn check_text(field: &str, value: &Option<String>) -> Result<(), Doma
     }
 }
 
+/// An owner's name: not blank, at most [`MAX_TEXT_LEN`] characters, no control characters.
+pub fn check_owner(owner: &str) -> Result<(), DomainError> {
+    if owner.trim().is_empty() {
+        return Err(invalid("owner must not be empty"));
+    }
+    check_text("owner", &Some(owner.to_owned()))
+}
+
 /// A command's text as an event's personal field (in clear until the writer seals it).
 pub(crate) fn personal(text: &Option<String>) -> Option<Personal> {
     text.as_deref().map(Personal::from)
@@ -298,10 +306,7 @@ pub fn decide(state: &Account, command: &Command) -> Result<Vec<AccountEvent>, D
         if state.status != Status::NotOpened {
             return Err(DomainError::AlreadyExists);
         }
-        if owner.trim().is_empty() {
-            return Err(invalid("owner must not be empty"));
-        }
-        check_text("owner", &Some(owner.clone()))?;
+        check_owner(owner)?;
         if !is_iso4217(currency) {
             return Err(invalid(format!("currency {currency:?} is not an ISO-4217 code")));
         }

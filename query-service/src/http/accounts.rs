@@ -32,7 +32,11 @@ pub struct OneQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Only this owner's accounts.
+    /// Only this owner's accounts: a name as accounts are opened with (not blank, no control characters).
+    #[param(
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     owner: Option<String>,
     /// Only accounts in this status: `open`, `frozen` or `closed`.
     #[param(pattern = "^(open|frozen|closed)$")]
@@ -181,6 +185,9 @@ pub async fn list(
         if !["open", "frozen", "closed"].contains(&status) {
             return Err(Error::Validation("status must be open, frozen or closed".into()));
         }
+    }
+    if let Some(owner) = query.owner.as_deref() {
+        events::account::check_owner(owner).map_err(|e| Error::Validation(e.to_string()))?;
     }
     let after = query.cursor.as_deref().map(cursor::parse_account).transpose()?;
     let lag = state.fresh_enough(&headers, query.after.as_deref(), &["accounts"]).await?;

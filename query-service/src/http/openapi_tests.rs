@@ -107,3 +107,18 @@ fn every_issued_consistency_token_matches_the_pattern_and_no_unmatched_one_verif
         );
     }
 }
+
+#[test]
+fn an_owner_filter_the_spec_admits_is_a_name_an_account_can_have_and_no_other() {
+    let pattern = pattern(&super::document(), "/v1/accounts", "owner");
+    let specials = (0u32..0x100)
+        .chain([0x1680, 0x2000, 0x200a, 0x200b, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff])
+        .filter_map(char::from_u32);
+    let mut names = vec![String::new(), "alice".into(), "  bob  ".into(), "Zoë Ünal".into(), "名前".into()];
+    for c in specials {
+        names.extend([c.to_string(), format!("{c}{c}"), format!("a{c}"), format!("{c}b"), format!("x{c}y")]);
+    }
+    for name in names {
+        assert_eq!(pattern.is_match(&name), events::account::check_owner(&name).is_ok(), "{name:?}");
+    }
+}
