@@ -4,6 +4,7 @@
 #   scripts/bench.sh suite [--quick]         # every path against its ceiling, memory then durable broker; target/bench/{memory,durable}/results.{md,json}
 #   scripts/bench.sh suite --broker durable  # one broker mode only (memory | durable | both)
 #   scripts/bench.sh suite --only commands   # scenario 1 alone: commands at 1/16/64/256 clients against the raw producer
+#   scripts/bench.sh suite --only queries    # scenario 6 alone: GET /v1/accounts/{id} against pgbench and a minimal handler
 #   scripts/bench.sh suite --only cluster    # scenario 9 alone: 1/2/3 command services, failover, handover
 #   scripts/bench.sh suite --only tracing    # scenario 10 alone: commands with trace export off and on (BASELINE_COMMAND_SERVICE=bin adds a baseline)
 #   scripts/bench.sh fold --workers 1        # projection fold rate, 200k events

@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use events::ConsistencyToken;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Executor, PgPool};
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -116,16 +115,7 @@ impl Application {
         let url = self.config.database_url.clone();
         let pool = wait_for("the database", &gate, &shutdown, move || {
             let url = url.clone();
-            let options = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(5))
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        // Read-only at the session level too, whatever the role may do.
-                        conn.execute("set session characteristics as transaction read only").await?;
-                        Ok(())
-                    })
-                });
+            let options = store::pool_options();
             async move { options.connect(&url).await }
         })
         .await;

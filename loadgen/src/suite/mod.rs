@@ -58,6 +58,8 @@ fn ratio(ours: f64, ceiling: f64) -> Option<f64> {
 pub enum Only {
     /// Scenario 1: commands at each client count against the raw producer.
     Commands,
+    /// Scenario 6: the query path against pgbench and the minimal handler.
+    Queries,
     /// Scenario 8: transfers end to end beside deposits.
     Transfers,
     /// Scenario 9: the write side on 1, 2 and 3 instances.
@@ -146,6 +148,10 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
         }
         Some(Only::Backup) => {
             let mut rows = backup::scenario(&stack, plan.backup_records).await?;
+            return report::write(&mut rows, quick, started.elapsed(), &out);
+        }
+        Some(Only::Queries) => {
+            let mut rows = queries::alone(&stack, plan.accounts, plan.secs).await?;
             return report::write(&mut rows, quick, started.elapsed(), &out);
         }
         Some(Only::Commands) | None => {}

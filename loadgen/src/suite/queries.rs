@@ -10,6 +10,26 @@ use super::load::{self, MakeRequest};
 use super::report::Row;
 use super::{ceilings, minimal, ratio, sys};
 
+/// Scenario 6 alone (`--only queries`): the command service opens the
+/// accounts and stops, the read side catches up, then the reads.
+pub(super) async fn alone(stack: &Stack, accounts: usize, secs: f64) -> anyhow::Result<Vec<Row>> {
+    let http = super::http()?;
+    let (commands_process, cmd) = super::service("command-service", stack).await?;
+    let ids = Arc::new(super::open_accounts(&http, &cmd, accounts).await?);
+    drop(commands_process);
+    let mut worker =
+        crate::start_worker(stack, &crate::sibling("projections")?, &format!("{}-suite", stack.topic), 2000).await;
+    let (queries_process, qry) = super::service("query-service", stack).await?;
+    let end = crate::analysts::log_end(stack).await?;
+    let pool = sqlx::PgPool::connect(&stack.db.url).await?;
+    while crate::applied(&pool, &stack.topic).await < end {
+        worker.assert_running();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    pool.close().await;
+    scenario(stack, &http, &qry, &ids, queries_process.pid(), secs).await
+}
+
 pub(super) async fn scenario(
     stack: &Stack,
     http: &reqwest::Client,
