@@ -1,8 +1,9 @@
 //! The query path's second ceiling: the same SELECT as the query service's
 //! `GET /v1/accounts/{id}`, behind a minimal axum + sqlx handler (the same
-//! pool, `query_service::store::pool_options`; JSON body; no auth, no ownership check, no ETag, no lag header). The
-//! gap between it and pgbench is HTTP and JSON; the gap between it and the
-//! query service is our layers. It runs inside `loadgen`, on the same cores.
+//! pool, `query_service::store::pool_options`; JSON body; no auth, no
+//! ownership check, no ETag, no lag header). The gap between it and pgbench
+//! is HTTP and JSON; the gap between it and the query service is our layers.
+//! It runs inside `loadgen`, on the same cores.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -33,10 +33,10 @@ use anyhow::Context;
 use serde_json::Value;
 use testkit::{prefill, Database, Stack};
 
-use crate::{applied, sibling, start_worker, start_worker_on};
+use crate::{applied, sibling, start_worker_on};
 use load::{Outcome, Probe};
 use report::Row;
-pub(crate) use services::{commands, env, http, open_accounts, service, service_at, service_with};
+pub(crate) use services::{commands, env, http, open_accounts, read_side, service, service_at, service_with};
 
 /// Sizes of a run.
 struct Plan {
@@ -179,15 +179,7 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
     );
     rows.push(row);
     // The read side joins, and catches up with scenario 1's commits first.
-    let group = format!("{}-suite", stack.topic);
-    let mut worker = start_worker(&stack, &sibling("projections")?, &group, 2000).await;
-    let (mut queries_process, qry) = service("query-service", &stack).await?;
-    let end = crate::analysts::log_end(&stack).await?;
-    let pool = sqlx::PgPool::connect(&stack.db.url).await?;
-    while applied(&pool, &stack.topic).await < end {
-        worker.assert_running();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut worker, mut queries_process, qry) = read_side(&stack).await?;
 
     // 3. At half the peak, with the read side on: command → read-model lag.
     let rate = peak / 2.0;

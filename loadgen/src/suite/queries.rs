@@ -17,16 +17,7 @@ pub(super) async fn alone(stack: &Stack, accounts: usize, secs: f64) -> anyhow::
     let (commands_process, cmd) = super::service("command-service", stack).await?;
     let ids = Arc::new(super::open_accounts(&http, &cmd, accounts).await?);
     drop(commands_process);
-    let mut worker =
-        crate::start_worker(stack, &crate::sibling("projections")?, &format!("{}-suite", stack.topic), 2000).await;
-    let (queries_process, qry) = super::service("query-service", stack).await?;
-    let end = crate::analysts::log_end(stack).await?;
-    let pool = sqlx::PgPool::connect(&stack.db.url).await?;
-    while crate::applied(&pool, &stack.topic).await < end {
-        worker.assert_running();
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    pool.close().await;
+    let (_worker, queries_process, qry) = super::read_side(stack).await?;
     scenario(stack, &http, &qry, &ids, queries_process.pid(), secs).await
 }
 

@@ -90,3 +90,19 @@ pub(crate) fn commands(http: &reqwest::Client, base: &str, ids: &Arc<Vec<String>
         http.post(format!("{base}/v1/accounts/{id}/{kind}")).json(&json!({"amount": (k >> 40) % 100 + 1}))
     })
 }
+
+/// The read side, a projection worker and the query service (its process and
+/// base URL), started and caught up with the log's end.
+pub(crate) async fn read_side(stack: &Stack) -> anyhow::Result<(Process, Process, String)> {
+    let group = format!("{}-suite", stack.topic);
+    let mut worker = crate::start_worker(stack, &sibling("projections")?, &group, 2000).await;
+    let (queries, base) = service("query-service", stack).await?;
+    let end = crate::analysts::log_end(stack).await?;
+    let pool = sqlx::PgPool::connect(&stack.db.url).await?;
+    while crate::applied(&pool, &stack.topic).await < end {
+        worker.assert_running();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    pool.close().await;
+    Ok((worker, queries, base))
+}
