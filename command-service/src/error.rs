@@ -34,8 +34,11 @@ pub enum Refusal {
     VersionConflict { expected: u64, actual: u64 },
     #[error("this idempotency key was used for a different request")]
     IdempotencyKeyReused,
-    #[error("another writer appended to this account first; retry the request")]
-    WriteConflict,
+    /// The fold rejected this very commit at `position` (another writer appended
+    /// to the account first), and the command is in no accepted commit up to
+    /// the log's end as the writer read it: retry it with the same key.
+    #[error("another writer appended to this account first; commit {commit_id} was rejected at partition {} offset {}; retry the request with the same Idempotency-Key", position.partition, position.offset)]
+    WriteConflict { commit_id: uuid::Uuid, position: events::Position },
     #[error("{0}")]
     Unavailable(String),
     /// The account's partition is owned by another instance: forward it there.

@@ -28,6 +28,7 @@
 //! - [`state`] — a partition's folded state and idempotency keys.
 //! - [`store`] — the SQL (snapshots) and migrations.
 //! - [`subjects`] — the data subjects' keys a batch needs; sealing its personal fields.
+//! - [`verdict`] — the answer for a commit the log has judged (accepted, another attempt's, or `write_conflict`).
 //! - [`writer`] — the per-partition group-commit writer.
 
 pub mod app;
@@ -49,6 +50,7 @@ pub mod snapshot;
 pub mod state;
 pub mod store;
 pub mod subjects;
+pub mod verdict;
 pub mod writer;
 
 pub use app::Application;

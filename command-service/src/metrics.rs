@@ -38,6 +38,8 @@ pub struct WriterMetrics {
     pub accepted: Counter,
     /// Requests answered `409 write_conflict`.
     pub write_conflicts: Counter,
+    /// Rejected commits answered by another accepted attempt of the same command (its key).
+    pub lost_to_own_retry: Counter,
     /// Times a writer read the log because its offsets did not prove a batch.
     pub resyncs: Counter,
     /// Commits the fold rule rejected in those reads (foreign or conflicting writes).
@@ -64,6 +66,7 @@ impl WriterMetrics {
             delivery: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             accepted: Counter::default(),
             write_conflicts: Counter::default(),
+            lost_to_own_retry: Counter::default(),
             resyncs: Counter::default(),
             resync_rejected: Counter::default(),
             in_flight: Family::default(),
@@ -138,6 +141,8 @@ impl Metrics {
         r.register("ledger_writer_commits_accepted", "Commits proven accepted", w.accepted.clone());
         let help = "Requests answered 409 write_conflict (another writer on the partition)";
         r.register("ledger_writer_write_conflicts", help, w.write_conflicts.clone());
+        let help = "Rejected commits answered with another accepted attempt of the same command (same key)";
+        r.register("ledger_writer_superseded_attempts", help, w.lost_to_own_retry.clone());
         let help = "Log reads after delivery offsets did not prove a batch";
         r.register("ledger_writer_resyncs", help, w.resyncs.clone());
         let help = "Commits the fold rule rejected while a writer read the log to resync";

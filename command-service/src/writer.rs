@@ -27,12 +27,13 @@ use crate::flight::{answer_all, oldest, InFlight};
 use crate::metrics::{PartitionGauges, WriterMetrics};
 use crate::partitions::Partitions;
 use crate::pending::{Pending, View};
-use crate::plan::{Plan, Reply, Request};
+use crate::plan::{Outcome, Plan, Request};
 use crate::recovery::Parked;
 use crate::send::{enqueue, DeliveryFailure, SharedProducer};
 use crate::snapshot::Snapshotter;
 use crate::state::PartitionState;
 use crate::subjects;
+use crate::verdict;
 use ledger_runtime::kafka;
 use ledger_runtime::keys::SubjectKeys;
 
@@ -265,15 +266,11 @@ impl Writer {
                 Ok(offset) if *offset == self.state.next_offset => {
                     // Contiguous: the fold up to here is exactly what the commit was decided
                     // against, so the fold rule accepts it. Ask it anyway: it is the judge.
-                    let outcome = if self.state.fold(*offset, commit).is_accepted() {
-                        self.config.metrics.accepted.inc();
+                    let accepted = self.state.fold(*offset, commit).is_accepted();
+                    if accepted {
                         self.directory.observe(self.state.partition, commit);
-                        Ok(Reply { receipt: self.state.receipt(*offset, commit), replayed: false })
-                    } else {
-                        self.config.metrics.write_conflicts.inc();
-                        Err(Refusal::WriteConflict)
-                    };
-                    outcomes.push(outcome);
+                    }
+                    outcomes.push(self.judged(*offset, commit, accepted));
                 }
                 _ => break,
             }
@@ -310,15 +307,10 @@ impl Writer {
         for (flight, mut outcomes) in flights {
             let rest = &flight.commits[outcomes.len()..];
             outcomes.extend(rest.iter().map(|commit| match &seen {
+                // Judged against the state folded to the log's end: an attempt of the same
+                // command that another writer got accepted is in it (crate::verdict).
                 Ok(seen) => match seen.get(&commit.commit_id) {
-                    Some((offset, true)) => {
-                        self.config.metrics.accepted.inc();
-                        Ok(Reply { receipt: self.state.receipt(*offset, commit), replayed: false })
-                    }
-                    Some((_, false)) => {
-                        self.config.metrics.write_conflicts.inc();
-                        Err(Refusal::WriteConflict)
-                    }
+                    Some(&(offset, accepted)) => self.judged(offset, commit, accepted),
                     None => Err(Refusal::Unavailable("the commit could not be written to the events log".into())),
                 },
                 Err(_) => Err(Refusal::Unavailable("the events log is unavailable".into())),
@@ -326,6 +318,18 @@ impl Writer {
             again.extend(flight.answer(outcomes, false));
         }
         again
+    }
+
+    /// The answer for a commit of this writer the fold judged at `offset`, counted.
+    fn judged(&self, offset: i64, commit: &events::Commit, accepted: bool) -> Outcome {
+        let outcome = verdict::answer(&self.state, offset, commit, accepted);
+        match &outcome {
+            Ok(reply) if !reply.replayed => self.config.metrics.accepted.inc(),
+            Ok(_) => self.config.metrics.lost_to_own_retry.inc(),
+            Err(Refusal::WriteConflict { .. }) => self.config.metrics.write_conflicts.inc(),
+            Err(_) => 0,
+        };
+        outcome
     }
 
     /// Folds the log from the last proven offset to its current end. Returns,

@@ -90,6 +90,10 @@ enum Tool {
         /// or held longer than this past its expiry, is a failure.
         #[arg(long, default_value_t = 300)]
         max_open_secs: u32,
+        /// A file of answers clients were given (JSON lines: account_id, idempotency_key, status,
+        /// body), each checked against the re-folded log.
+        #[arg(long)]
+        answers: Option<PathBuf>,
     },
     /// Mint a development bearer token (HS256 with JWT_SECRET) and print it.
     Token {
@@ -235,9 +239,9 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             exit_on(differences)
         }
-        Tool::Verify { sources, database, max_open_secs } => {
+        Tool::Verify { sources, database, max_open_secs, answers } => {
             let max_open = chrono::Duration::seconds(max_open_secs.into());
-            exit_on(verify::run(&sources, &database.database_url, max_open).await?)
+            exit_on(verify::run(&sources, &database.database_url, max_open, answers.as_deref()).await?)
         }
         Tool::RotateKek { keys_database_url, current, new_key_encryption_key } => {
             let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&keys_database_url).await?;

@@ -5,6 +5,7 @@
 //! code: `DIFF` (a read model differs from the re-fold) and `FAIL` (the
 //! accepted log itself breaks a rule of the ledger).
 
+pub(crate) mod answers;
 pub(crate) mod ledger;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,6 +24,8 @@ struct Expected {
     entries: HashMap<Uuid, i64>,
     events: HashMap<Uuid, i64>,
     ledger: Ledger,
+    /// Each record's verdict and each key's accepted commit, for `--answers`.
+    log: answers::Log,
 }
 
 /// What is found, printed as it is found.
@@ -55,8 +58,9 @@ async fn fold_log(sources: &Sources) -> anyhow::Result<Expected> {
     let mut expected = Expected::default();
     let ends = log::ends(sources).await?;
     for (partition, end) in ends.iter().enumerate() {
-        log::read(sources, partition as i32, *end, |_, _, bytes| {
+        log::read(sources, partition as i32, *end, |partition, offset, bytes| {
             let (Some(commit), verdict) = expected.fold.fold_record(bytes) else { return };
+            expected.log.record(partition, offset, &commit, verdict.is_accepted());
             if !verdict.is_accepted() {
                 return;
             }
@@ -76,10 +80,28 @@ async fn fold_log(sources: &Sources) -> anyhow::Result<Expected> {
 
 /// Prints each finding and a summary line per check; returns how many findings there were.
 /// Transfers still open `max_open` after they should have moved on are failures.
-pub async fn run(sources: &Sources, database_url: &str, max_open: chrono::Duration) -> anyhow::Result<u64> {
+/// With `answers`, every answer in that file is checked against the log too ([`answers`]).
+pub async fn run(
+    sources: &Sources,
+    database_url: &str,
+    max_open: chrono::Duration,
+    answers: Option<&std::path::Path>,
+) -> anyhow::Result<u64> {
     let expected = fold_log(sources).await?;
     let pool = PgPool::connect(database_url).await?;
     let mut report = Report::default();
+    if let Some(path) = answers {
+        let text = std::fs::read_to_string(path)?;
+        let told = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str::<answers::Answer>)
+            .collect::<Result<Vec<_>, _>>()?;
+        for failure in answers::check(&expected.log, &told) {
+            report.fail(failure);
+        }
+        println!("checked {} answer(s) against the log", told.len());
+    }
     accounts(&pool, &expected, &mut report).await?;
     counts(&pool, &expected, &mut report).await?;
     money(&pool, &expected, &mut report).await?;

@@ -16,6 +16,9 @@ struct Problem<'a> {
     status: u16,
     code: &'a str,
     detail: String,
+    /// Members of this problem type beyond the standard ones (RFC 9457 §3.2).
+    #[serde(flatten)]
+    extension: Option<serde_json::Value>,
 }
 
 /// The shape of every error body, for the OpenAPI documents.
@@ -34,16 +37,38 @@ pub struct ProblemDoc {
     pub code: String,
     /// What went wrong, for people.
     pub detail: String,
+    /// `write_conflict` only: the commit the log rejected.
+    #[schema(nullable = false)]
+    pub commit_id: Option<uuid::Uuid>,
+    /// `write_conflict` only: where the fold rejected that commit, to check against the log.
+    #[schema(nullable = false)]
+    pub position: Option<ProblemPosition>,
+}
+
+/// A record's place in the events topic.
+#[derive(utoipa::ToSchema)]
+pub struct ProblemPosition {
+    #[schema(minimum = 0)]
+    pub partition: i32,
+    #[schema(minimum = 0)]
+    pub offset: i64,
 }
 
 /// A problem response. 503 and 504 carry `Retry-After`.
 pub fn problem(status: StatusCode, code: &str, detail: String) -> Response {
+    problem_with(status, code, detail, None)
+}
+
+/// A problem response with members of its own type: `extension` is a JSON
+/// object whose members are added to the body.
+pub fn problem_with(status: StatusCode, code: &str, detail: String, extension: Option<serde_json::Value>) -> Response {
     let body = Problem {
         kind: format!("https://ledgerline.dev/problems/{code}"),
         title: status.canonical_reason().unwrap_or("error"),
         status: status.as_u16(),
         code,
         detail,
+        extension,
     };
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use events::DomainError;
-use ledger_runtime::problem::problem;
+use ledger_runtime::problem::{problem, problem_with};
 
 use super::forward::{ForwardTo, NOT_OWNER};
 use crate::error::{Error, Refusal};
@@ -39,7 +39,10 @@ impl IntoResponse for Refusal {
             Refusal::IdempotencyKeyReused => {
                 problem(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", detail)
             }
-            Refusal::WriteConflict => problem(StatusCode::CONFLICT, "write_conflict", detail),
+            Refusal::WriteConflict { commit_id, position } => {
+                let proof = serde_json::json!({"commit_id": commit_id, "position": position});
+                problem_with(StatusCode::CONFLICT, "write_conflict", detail, Some(proof))
+            }
             Refusal::Unavailable(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail),
             // Seen by a client only when the request was already forwarded once.
             Refusal::Elsewhere(partition) => {

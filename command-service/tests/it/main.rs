@@ -12,3 +12,4 @@ mod idempotency;
 mod metrics;
 mod snapshot;
 mod split_brain;
+mod split_brain_chaos;
