@@ -66,7 +66,9 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result
     if let Some(count) = partition_count(admin.inner(), topic)? {
         return Ok(count);
     }
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1)).set("retention.ms", "-1");
+    // Replication factor -1: the broker's `default.replication.factor` (3 on a
+    // cluster, with its `min.insync.replicas=2`; 1 on a single node; docs/kafka.md).
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1)).set("retention.ms", "-1");
     let results = admin.create_topics([&new_topic], &AdminOptions::new()).await.map_err(Error::from)?;
     for result in results {
         match result {
@@ -89,8 +91,8 @@ fn partition_count<C: rdkafka::ClientContext>(
     client: &rdkafka::client::Client<C>,
     topic: &str,
 ) -> Result<Option<i32>, Error> {
-    // Ask for all topics: a metadata request naming the topic may auto-create it
-    // with the broker's default partition count (Nisshi does).
+    // Ask for all topics: on a broker with `auto.create.topics.enable=true` a
+    // metadata request naming the topic may create it with the default partition count.
     let metadata = client.fetch_metadata(None, METADATA_TIMEOUT).map_err(Error::from)?;
     Ok(metadata
         .topics()

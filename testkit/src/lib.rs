@@ -1,20 +1,24 @@
 //! Test support for Ledgerline's integration tests.
 //!
 //! It owns what every integration test needs and nothing of any service (but,
-//! with the feature `system`, how to start them all in-process): a real
-//! Nisshi broker on a free port, a fresh Postgres database, a child process
-//! with its log in a file, and a re-fold of the whole topic with the fold rule.
-//! Missing infrastructure FAILS the test with instructions; nothing is skipped.
+//! with the feature `system`, how to start them all in-process): Apache Kafka
+//! (the shared broker, or nodes of a test's own), a fresh Postgres database, a
+//! child process with its log in a file, and a re-fold of the whole topic with
+//! the fold rule. Missing infrastructure FAILS the test with instructions;
+//! nothing is skipped.
 //!
 //! # Layout
-//! One module: [`Broker`] (memory or durable), [`Database`], [`Process`],
-//! [`workspace_bin`], [`Stack`], [`fold_topic`],
+//! - [`broker`]: [`Broker`] (shared, one node of a test's own in a [`Mode`], or a three-node cluster).
+//! - here: [`Database`], [`Process`], [`workspace_bin`], [`Stack`], [`fold_topic`],
 //! and [`token`] / [`client`]: bearer tokens signed with `TEST_JWT_SECRET`, the
 //! key `Config::local` of every service checks (tests never turn auth off).
 //! With the feature `system`, [`system`]: every service in-process.
 
+pub mod broker;
 #[cfg(feature = "system")]
 pub mod system;
+
+pub use broker::{Broker, Mode, BROKER_HINT};
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -43,8 +47,6 @@ pub fn client(sub: &str, roles: &[&str]) -> reqwest::Client {
     reqwest::Client::builder().default_headers(headers).build().expect("an HTTP client")
 }
 
-pub const BROKER_HINT: &str = "the `nisshi` broker is required: install it with \
-`cargo install nisshi --version 0.8.1 --locked --ignore-rust-version` (or run `.ci/run`), or set NISSHI_BIN";
 pub const POSTGRES_HINT: &str = "PostgreSQL is required on 127.0.0.1:5432 (trust auth): start it with \
 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or set TEST_DATABASE_ADMIN_URL";
 
@@ -66,91 +68,6 @@ pub fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str, log: &std:
         }
         assert!(Instant::now() < deadline, "{what} did not listen on {addr} within 30 s; see {}", log.display());
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A Nisshi broker on a free port, killed on drop. Memory storage by default;
-/// [`Broker::durable`] keeps the log in SQLite so it survives a kill -9.
-pub struct Broker {
-    child: Option<Child>,
-    pub addr: String,
-    port: u16,
-    /// The data directory of a durable broker (its working directory).
-    dir: Option<PathBuf>,
-}
-
-impl Broker {
-    pub fn start() -> Broker {
-        Self::launch(None)
-    }
-
-    /// A broker whose log is in `sqlite://nisshi.db` in a fresh directory.
-    pub fn durable() -> Broker {
-        let dir = std::env::temp_dir().join(format!("ledgerline-nisshi-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("broker data dir");
-        Self::launch(Some(dir))
-    }
-
-    fn launch(dir: Option<PathBuf>) -> Broker {
-        let mut broker = Broker { child: None, addr: String::new(), port: free_port(), dir };
-        broker.spawn();
-        broker
-    }
-
-    fn spawn(&mut self) {
-        let bin = std::env::var("NISSHI_BIN").unwrap_or_else(|_| "nisshi".into());
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = log_dir().join(format!("nisshi-{}-{}.log", self.port, Uuid::new_v4().simple()));
-        let out = std::fs::File::create(&log).expect("broker log");
-        let storage = if self.dir.is_some() { "sqlite://nisshi.db" } else { "memory://nisshi/" };
-        let mut command = Command::new(&bin);
-        command
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", storage, "--group-initial-rebalance-delay", "0s"])
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out);
-        if let Some(dir) = &self.dir {
-            // Nisshi resolves sqlite paths against its working directory (docs/nisshi.md).
-            command.current_dir(dir);
-        }
-        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start `{bin}` ({e}): {BROKER_HINT}"));
-        let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().expect("addr");
-        wait_for_port(addr, &mut child, "nisshi", &log);
-        self.addr = addr.to_string();
-        self.child = Some(child);
-    }
-
-    /// SIGKILL: whatever the broker had not stored is gone.
-    pub fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// The disaster: kills the broker, drops its storage, and starts an empty one on the same port.
-    pub fn wipe(&mut self) {
-        self.kill9();
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-            std::fs::create_dir_all(dir).expect("broker data dir");
-        }
-        self.spawn();
-    }
-
-    /// Starts the broker again on the same port (and, if durable, the same data).
-    pub fn restart(&mut self) {
-        self.kill9();
-        self.spawn();
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.kill9();
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
 }
 

@@ -31,6 +31,8 @@ impl Service {
             ("JWT_SECRET".into(), ledger_runtime::TEST_JWT_SECRET.into()),
             // A restarted instance waits for its dead predecessor's session to expire.
             ("SESSION_TIMEOUT_MS".into(), "3000".into()),
+            // A group per topic: the broker may be shared with other tests' services.
+            ("WRITERS_GROUP".into(), format!("{topic}.writers")),
         ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let bin = env!("CARGO_BIN_EXE_command-service");
