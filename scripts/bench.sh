@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark command. Builds release binaries, then runs one benchmark of
-# `loadgen` (see `loadgen --help`). Starts its own broker and database.
-#   scripts/bench.sh suite [--quick]         # every path against its ceiling, memory then durable broker; target/bench/{memory,durable}/results.{md,json}
-#   scripts/bench.sh suite --broker durable  # one broker mode only (memory | durable | both)
+# `loadgen` (see `loadgen --help`). Starts its own Apache Kafka and database.
+#   scripts/bench.sh suite [--quick]         # every path against its ceiling, in each Kafka mode; target/bench/{single,fsync,cluster}/results.{md,json}
+#   scripts/bench.sh suite --broker fsync    # one broker mode only (single | fsync | cluster | all; docs/kafka.md)
 #   scripts/bench.sh suite --only commands   # scenario 1 alone: commands at 1/16/64/256 clients against the raw producer
 #   scripts/bench.sh suite --only queries    # scenario 6 alone: GET /v1/accounts/{id} against pgbench and a minimal handler
 #   scripts/bench.sh suite --only cluster    # scenario 9 alone: 1/2/3 command services, failover, handover
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_broker
+ensure_kafka
 ensure_postgres
 if [ "${1:-}" = bank ]; then
   # The long mode of the bank test the test command runs for 40 s.
@@ -22,5 +22,6 @@ if [ "${1:-}" = bank ]; then
   BANK_SECONDS=${2:-600} exec cargo nextest run -p transfers --test it --no-capture -E 'test(money_is_conserved)'
 fi
 cargo build --release --quiet -p projections -p loadgen -p command-service -p query-service -p ledgerctl -p transfers
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); broker: nisshi $(nisshi --version | awk '{print $2}'); rev $(git rev-parse --short HEAD)"
+export KAFKA_HOME KAFKA_VERSION
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); broker: Apache Kafka $KAFKA_VERSION; rev $(git rev-parse --short HEAD)"
 exec target/release/loadgen "$@"

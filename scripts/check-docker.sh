@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Validates docker/ without a Docker engine (none runs here): the compose file
-# parses, the load balancer's nginx config passes `nginx -t` (and hides
-# /metrics), the Prometheus config, alert rules and their unit tests pass
-# promtool, the Grafana provisioning is mounted and the dashboard is valid,
-# every metric name in the alerts and the dashboard is one the services expose,
-# every COPY source of the Dockerfile exists, and every entrypoint is a binary
-# of this workspace. The images themselves are not built here.
+# parses, its Kafka nodes are the tested three-node cluster (every setting of
+# scripts/kafka/common.properties + cluster.properties, the same Kafka
+# version, a static quorum of the three, every client naming all three), the
+# load balancer's nginx config passes `nginx -t` (and hides /metrics), the
+# Prometheus config, alert rules and their unit tests pass promtool, the
+# Grafana provisioning is mounted and the dashboard is valid, every metric
+# name in the alerts and the dashboard is one the services expose, every COPY
+# source of the Dockerfile exists, and every entrypoint is a binary of this
+# workspace. The images themselves are not built here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -16,6 +19,260 @@ if ! command -v docker-compose >/dev/null 2>&1; then
 fi
 log "docker-compose config -q"
 docker-compose -f docker/compose.yml --env-file docker/.env.example config -q
+
+# --- Kafka: compose's nodes are the tested cluster (scripts/kafka) ---
+
+# Sets PYTHON_YAML to a python3 that imports yaml (PyYAML): the one on PATH,
+# else Debian's (the docker-compose package brings python3-yaml), else it
+# installs python3-yaml. Fails loudly otherwise.
+ensure_python_yaml() {
+  local py
+  for py in python3 /usr/bin/python3; do
+    if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import yaml' 2>/dev/null; then
+      PYTHON_YAML=$(command -v "$py"); return 0
+    fi
+  done
+  log "installing python3-yaml (Debian package) to read docker-compose config"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null; } \
+    || die "could not install python3-yaml (apt-get install python3-yaml); the Kafka check reads docker-compose config with it"
+  /usr/bin/python3 -c 'import yaml' 2>/dev/null || die "python3-yaml installed but /usr/bin/python3 cannot import yaml"
+  PYTHON_YAML=/usr/bin/python3
+}
+
+# The Kafka nodes of docker/compose.yml (services of image apache/kafka that
+# run the image's own entrypoint) must be mode "cluster" of scripts/kafka.sh:
+# every setting of scripts/kafka/common.properties + cluster.properties, as
+# the image's environment variable, with the same value, and no other; the
+# per-node settings (the templates' placeholders) checked for shape instead.
+ensure_python_yaml
+log "Kafka nodes of docker/compose.yml against scripts/kafka/{common,cluster}.properties"
+compose_config=$(docker-compose -f docker/compose.yml --env-file docker/.env.example config) \
+  || die "docker-compose config failed on docker/compose.yml"
+KAFKA_VERSION="$KAFKA_VERSION" COMPOSE_CONFIG="$compose_config" "$PYTHON_YAML" - <<'PY' \
+  || die "docker/compose.yml's Kafka nodes differ from the tested cluster (scripts/kafka/common.properties + cluster.properties); see above"
+import base64, os, re, sys
+import yaml
+
+TEMPLATES = ["scripts/kafka/common.properties", "scripts/kafka/cluster.properties"]
+# The templates' per-node lines (placeholders): checked for shape, not value.
+PER_NODE = ["node.id", "controller.quorum.voters", "listeners", "advertised.listeners", "log.dirs"]
+# Variables of the apache/kafka image that are not server properties (the
+# exclusions of its kafka.docker.KafkaDockerWrapper): allowed, not compared.
+NOT_PROPERTIES = {"KAFKA_VERSION", "KAFKA_HEAP_OPTS", "KAFKA_LOG4J_OPTS", "KAFKA_OPTS", "KAFKA_JMX_OPTS",
+                  "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_GC_LOG_OPTS", "KAFKA_LOG4J_ROOT_LOGLEVEL",
+                  "KAFKA_LOG4J_LOGGERS", "KAFKA_TOOLS_LOG4J_LOGLEVEL", "KAFKA_JMX_HOSTNAME"}
+NODES = 3
+errors = []
+
+def env_name(prop):
+    """The image's variable for a property: . is _, _ is __, - is ___."""
+    return "KAFKA_" + prop.upper().replace("_", "__").replace("-", "___").replace(".", "_")
+
+def image_property(name):
+    """What the image makes of a variable (KafkaDockerWrapper.getServerConfigsFromEnv)."""
+    return name.replace("KAFKA_", "").lower().replace("_", ".").replace("...", "-").replace("..", "_")
+
+def text(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "" if v is None else str(v)
+
+# The tested settings: plain key=value lines, # comments, no duplicates.
+props, origin = {}, {}
+for path in TEMPLATES:
+    for n, raw in enumerate(open(path), 1):
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        if "=" not in line or line.endswith("\\"):
+            errors.append(f"{path}:{n}: not a plain key=value line: {line!r}")
+            continue
+        key, value = (x.strip() for x in line.split("=", 1))
+        if key in props:
+            errors.append(f"{path}:{n}: {key} is already set in {origin[key]} (the templates allow no duplicates)")
+        props[key], origin[key] = value, f"{path}:{n}"
+for key in PER_NODE:
+    if key not in props:
+        errors.append(f"the templates set no {key}: update scripts/check-docker.sh")
+for key, value in props.items():
+    if key not in PER_NODE and re.search(r"@\w+@", value):
+        errors.append(f"{origin[key]}: {key}={value}: a placeholder this check does not know; update scripts/check-docker.sh")
+expected = {}  # variable -> (property, value)
+for key, value in props.items():
+    if key in PER_NODE:
+        continue
+    name = env_name(key)
+    if image_property(name) != key:
+        errors.append(f"{origin[key]}: {key} cannot be set through the image's environment ({name} gives {image_property(name)})")
+    expected[name] = (key, value)
+per_node_vars = {env_name(k) for k in PER_NODE}
+
+def listeners(value, where):
+    """NAME://host:port,... -> [(name, host, port)]."""
+    out = []
+    for item in filter(None, (x.strip() for x in value.split(","))):
+        m = re.fullmatch(r"([A-Za-z0-9_]+)://([^:/]*):([^:/,]+)", item)
+        if not m:
+            errors.append(f"{where}: {item!r} is not NAME://host:port")
+            continue
+        out.append(m.groups())
+    return out
+
+tmpl_listeners = [name for name, _, _ in listeners(props.get("listeners", ""), "listeners template")]
+tmpl_advertised = [name for name, _, _ in listeners(props.get("advertised.listeners", ""), "advertised.listeners template")]
+controller_name = props.get("controller.listener.names", "")
+
+config = yaml.safe_load(os.environ["COMPOSE_CONFIG"])
+services = config.get("services") or {}
+named_volumes = set((config.get("volumes") or {}).keys())
+
+def env_of(svc):
+    env = svc.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(e.split("=", 1) if "=" in e else (e, None) for e in env)
+    return {k: text(v) for k, v in env.items()}
+
+def mounts(svc):
+    """(source, target) of each volume of a service, short or long syntax."""
+    out = []
+    for v in svc.get("volumes") or []:
+        if isinstance(v, dict):
+            out.append((v.get("source"), v.get("target")))
+        else:
+            parts = str(v).split(":")
+            out.append((parts[0], parts[1]) if len(parts) > 1 else (None, parts[0]))
+    return out
+
+# Every apache/kafka image is the tested version.
+for name, svc in sorted(services.items()):
+    image = text(svc.get("image"))
+    if image.split(":")[0] == "apache/kafka" and image != f"apache/kafka:{os.environ['KAFKA_VERSION']}":
+        errors.append(f"{name}: image {image}, but the tests run Kafka {os.environ['KAFKA_VERSION']} (KAFKA_VERSION in scripts/lib.sh)")
+
+nodes = {name: svc for name, svc in services.items()
+         if text(svc.get("image")).split(":")[0] == "apache/kafka"
+         and not svc.get("entrypoint") and not svc.get("command")}
+if len(nodes) != NODES:
+    errors.append(f"{len(nodes)} Kafka nodes ({', '.join(sorted(nodes)) or 'none'}); mode cluster has {NODES}")
+
+ids, cluster_ids, voters_seen, addresses, volumes_used = {}, {}, {}, {}, {}
+for name, svc in sorted(nodes.items()):
+    env = env_of(svc)
+    # Every tested setting, with the tested value.
+    for var, (key, value) in sorted(expected.items()):
+        if var not in env:
+            errors.append(f"{name}: {var} missing: {origin[key]} sets {key}={value}")
+        elif env[var] != value:
+            errors.append(f"{name}: {var}={env[var]}, but {origin[key]} sets {key}={value}")
+    # And no other.
+    for var in sorted(env):
+        if var.startswith("KAFKA_") and var not in expected and var not in per_node_vars and var not in NOT_PROPERTIES:
+            errors.append(f"{name}: {var} ({image_property(var)}) is not a setting of the tested cluster (scripts/kafka)")
+    if svc.get("hostname") not in (None, name):
+        errors.append(f"{name}: hostname {svc.get('hostname')}, expected the service name")
+    # node.id: an integer >= 1, unique.
+    nid = env.get(env_name("node.id"), "")
+    if not re.fullmatch(r"[1-9][0-9]*", nid):
+        errors.append(f"{name}: {env_name('node.id')}={nid!r}, expected an integer >= 1")
+    elif nid in ids:
+        errors.append(f"{name}: node id {nid} is also {ids[nid]}'s")
+    else:
+        ids[nid] = name
+    # CLUSTER_ID: 16 bytes in base64url, the same for every node.
+    cid = env.get("CLUSTER_ID", "")
+    cluster_ids[name] = cid
+    try:
+        ok = len(base64.urlsafe_b64decode(cid + "==")) == 16 and re.fullmatch(r"[A-Za-z0-9_-]{22}", cid)
+    except ValueError:
+        ok = False
+    if not ok:
+        errors.append(f"{name}: CLUSTER_ID={cid!r}, expected 16 bytes in base64url (kafka-storage random-uuid)")
+    # listeners: the template's listener names, on the node's own name.
+    ls = listeners(env.get(env_name("listeners"), ""), f"{name}: {env_name('listeners')}")
+    if sorted(n for n, _, _ in ls) != sorted(tmpl_listeners):
+        errors.append(f"{name}: listeners {[n for n, _, _ in ls]}, the template has {tmpl_listeners}")
+    ports = {}
+    for lname, host, port in ls:
+        if host != name:
+            errors.append(f"{name}: listener {lname} on host {host!r}, expected the service name {name}")
+        if not port.isdigit():
+            errors.append(f"{name}: listener {lname} port {port!r} is not a number")
+        ports[lname] = port
+    # advertised.listeners: the template's names, the node's name, the listeners' ports.
+    adv = listeners(env.get(env_name("advertised.listeners"), ""), f"{name}: {env_name('advertised.listeners')}")
+    if sorted(n for n, _, _ in adv) != sorted(tmpl_advertised):
+        errors.append(f"{name}: advertised listeners {[n for n, _, _ in adv]}, the template has {tmpl_advertised}")
+    for lname, host, port in adv:
+        if host != name or port != ports.get(lname):
+            errors.append(f"{name}: advertised {lname}://{host}:{port}, expected {lname}://{name}:{ports.get(lname)}")
+        if lname == "PLAINTEXT":
+            addresses[name] = f"{host}:{port}"
+    # controller.quorum.voters: parsed below, across the nodes.
+    voters_seen[name] = (env.get(env_name("controller.quorum.voters"), ""), nid, ports.get(controller_name))
+    # log.dirs: one directory, on a named volume of its own.
+    logdir = env.get(env_name("log.dirs"), "")
+    if not logdir.startswith("/") or "," in logdir:
+        errors.append(f"{name}: {env_name('log.dirs')}={logdir!r}, expected one absolute directory")
+    else:
+        src = [s for s, t in mounts(svc) if t == logdir]
+        if not src or src[0] not in named_volumes:
+            errors.append(f"{name}: log dir {logdir} is not on a named volume")
+        elif src[0] in volumes_used:
+            errors.append(f"{name}: volume {src[0]} is also {volumes_used[src[0]]}'s")
+        else:
+            volumes_used[src[0]] = name
+    # The health check asks the node itself.
+    test = " ".join(text(t) for t in ((svc.get("healthcheck") or {}).get("test") or []))
+    if name in addresses and addresses[name] not in test:
+        errors.append(f"{name}: the health check does not ask {addresses[name]}")
+
+if len(set(cluster_ids.values())) > 1:
+    errors.append(f"the nodes have different CLUSTER_IDs: {cluster_ids}")
+
+# The static quorum: the same on every node, one voter per node, each at its
+# node's name and controller port.
+if len({v for v, _, _ in voters_seen.values()}) > 1:
+    errors.append(f"the nodes name different controller.quorum.voters: { {n: v for n, (v, _, _) in voters_seen.items()} }")
+for name, (value, nid, cport) in sorted(voters_seen.items()):
+    entries = [e.strip() for e in value.split(",") if e.strip()]
+    parsed = {}
+    for e in entries:
+        m = re.fullmatch(r"([0-9]+)@([^:]+):([0-9]+)", e)
+        if not m:
+            errors.append(f"{name}: voter {e!r} is not id@host:port")
+            continue
+        if m.group(1) in parsed:
+            errors.append(f"{name}: voter id {m.group(1)} twice")
+        parsed[m.group(1)] = (m.group(2), m.group(3))
+    if len(entries) != NODES:
+        errors.append(f"{name}: {len(entries)} voters ({value!r}); mode cluster has {NODES}")
+    if set(parsed) != set(ids):
+        errors.append(f"{name}: voter ids {sorted(parsed)}, node ids {sorted(ids)}")
+    for vid, (host, port) in sorted(parsed.items()):
+        node = ids.get(vid)
+        if node and (host, port) != (node, voters_seen[node][2]):
+            errors.append(f"{name}: voter {vid}@{host}:{port}, but node {vid} is {node}, controller port {voters_seen[node][2]}")
+
+# The clients: every KAFKA_BROKERS, and topic-init's --bootstrap-server, name
+# all the nodes (and nothing else).
+wanted = sorted(addresses.values())
+for name, svc in sorted(services.items()):
+    env = env_of(svc)
+    if name not in nodes and "KAFKA_BROKERS" in env:
+        got = [b.strip() for b in env["KAFKA_BROKERS"].split(",")]
+        if sorted(got) != wanted:
+            errors.append(f"{name}: KAFKA_BROKERS={env['KAFKA_BROKERS']}, expected all the nodes: {','.join(wanted)}")
+    command = svc.get("command") or []
+    command = " ".join(text(c) for c in command) if isinstance(command, list) else text(command)
+    for m in re.finditer(r"--bootstrap-server[= ]+(\S+)", command):
+        if sorted(m.group(1).split(",")) != wanted:
+            errors.append(f"{name}: --bootstrap-server {m.group(1)}, expected all the nodes: {','.join(wanted)}")
+
+if errors:
+    print("\n".join(errors)); sys.exit(1)
+print(f"ok: {', '.join(sorted(nodes))} (node ids {', '.join(sorted(ids))}) set the {len(expected)} tested settings; "
+      f"voters, listeners, log dirs, cluster id and every client's brokers agree")
+PY
 
 if ! command -v nginx >/dev/null 2>&1; then
   log "installing nginx (Debian package) to validate docker/nginx/command-lb.conf"

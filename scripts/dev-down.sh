@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Stops what scripts/dev-up.sh started (SIGTERM, graceful). Data stays in .data/.
+# Stops what scripts/dev-up.sh started (SIGTERM, graceful), Kafka last. Data stays in .data/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LEDGER_DATA:-$PWD/.data}
 # command-service: the pid file of a stack started before there were three instances.
-for name in transfers query-service projections command-3 command-2 command-1 command-service nisshi; do
+for name in transfers query-service projections command-3 command-2 command-1 command-service; do
   pidfile="$DATA/pids/$name"
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")
@@ -16,3 +16,4 @@ for name in transfers query-service projections command-3 command-2 command-1 co
   fi
   rm -f "$pidfile"
 done
+scripts/kafka.sh stop --data "$DATA"

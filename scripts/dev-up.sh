@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
-# Starts the whole Ledgerline stack locally: a Nisshi broker with durable
-# (sqlite) storage, the `ledger` database, and the services. Installs the broker
-# first if it is missing. Stop it all with scripts/dev-down.sh.
+# Starts the whole Ledgerline stack locally: Apache Kafka (installed from Maven
+# Central on first use, see docs/kafka.md), the `ledger` database on the local
+# PostgreSQL (installed from Debian's packages when missing), and the services.
+#   scripts/dev-up.sh             one Kafka node (mode single)
+#   scripts/dev-up.sh --cluster   three Kafka nodes, replication 3, min.insync.replicas 2
+# Stop it all with scripts/dev-down.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
+MODE=single
+case ${1:-} in
+  --cluster) MODE=cluster ;;
+  "") ;;
+  *) die "usage: scripts/dev-up.sh [--cluster]" ;;
+esac
 DATA=${LEDGER_DATA:-$PWD/.data}
 KAFKA_PORT=${KAFKA_PORT:-9092}
-export KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ledger}
 export EVENTS_TOPIC=${EVENTS_TOPIC:-ledger.events}
 mkdir -p "$DATA/logs" "$DATA/pids"
 
-ensure_broker
+started=$SECONDS
+ensure_kafka
 ensure_postgres
+log "Kafka and PostgreSQL installed and running in $((SECONDS - started)) s"
 
 start() { # name, command...
   local name=$1; shift
@@ -26,16 +36,8 @@ start() { # name, command...
   log "$name started (pid $!, log $DATA/logs/$name.log)"
 }
 
-# Nisshi reads a sqlite:// path relative to its working directory.
-start nisshi bash -c "cd '$DATA' && exec nisshi broker \
-  --listener-url tcp://127.0.0.1:$KAFKA_PORT --advertised-listener-url tcp://127.0.0.1:$KAFKA_PORT \
-  --storage-engine sqlite://nisshi.db --group-initial-rebalance-delay 0s"
-broker_up=
-for _ in $(seq 1 100); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; then broker_up=1; break; fi
-  sleep 0.1
-done
-[ -n "$broker_up" ] || die "the broker did not start; see $DATA/logs/nisshi.log"
+KAFKA_BROKERS=$(scripts/kafka.sh start "$MODE" --data "$DATA" --port "$KAFKA_PORT")
+export KAFKA_BROKERS
 
 db=${DATABASE_URL##*/}
 if ! psql "${DATABASE_URL%/*}/postgres" -tAc "select 1 from pg_database where datname = '$db'" | grep -q 1; then
@@ -84,7 +86,7 @@ Ledgerline is up.
   query API     http://127.0.0.1:8081
   projections   http://127.0.0.1:8082/metrics (Prometheus)
   transfers     http://127.0.0.1:8083/metrics (the transfer driver)
-  Kafka broker  $KAFKA_BROKERS (Nisshi, data in $DATA/nisshi.db), topic $EVENTS_TOPIC
+  Kafka         $KAFKA_BROKERS (Apache Kafka $KAFKA_VERSION, mode $MODE, data in $DATA/kafka/$MODE), topic $EVENTS_TOPIC
   logs          $DATA/logs/
 
 Try it (tokens are HS256 with JWT_SECRET=$JWT_SECRET):

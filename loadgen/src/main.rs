@@ -1,8 +1,8 @@
 //! Ledgerline's benchmark command.
 //!
 //! `loadgen fold` measures how fast projection workers fold a pre-filled
-//! topic into the read models: it starts its own broker (Nisshi, memory
-//! storage) and a fresh database, writes the commits straight to the topic,
+//! topic into the read models: it starts its own broker (Apache Kafka, one
+//! node) and a fresh database, writes the commits straight to the topic,
 //! starts the `projections` binary that sits next to this one, and times the
 //! workers from start to fully caught up.
 //!
@@ -90,11 +90,11 @@ enum Bench {
         /// Run only this scenario (its rows and targets; the others are "not measured").
         #[arg(long, value_enum)]
         only: Option<suite::Only>,
-        /// Where results.md and results.json go (a directory per mode with `both`).
+        /// Where results.md and results.json go (a directory per mode with `all`).
         #[arg(long, default_value = "target/bench")]
         out: PathBuf,
-        /// The broker's storage: memory, durable (sqlite) or both in turn.
-        #[arg(long, value_enum, default_value = "both")]
+        /// The broker's durability mode: single, fsync, cluster, or all in turn.
+        #[arg(long, value_enum, default_value = "all")]
         broker: suite::BrokerMode,
     },
     /// Peak memory (RSS) of `ledgerctl export` at each topic size.

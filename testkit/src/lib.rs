@@ -10,9 +10,9 @@
 //! # Layout
 //! - [`broker`]: [`Broker`] (shared, one node of a test's own in a [`Mode`], or a three-node cluster).
 //! - here: [`Database`], [`Process`], [`workspace_bin`], [`Stack`], [`fold_topic`],
-//! and [`token`] / [`client`]: bearer tokens signed with `TEST_JWT_SECRET`, the
-//! key `Config::local` of every service checks (tests never turn auth off).
-//! With the feature `system`, [`system`]: every service in-process.
+//!   and [`token`] / [`client`]: bearer tokens signed with `TEST_JWT_SECRET`, the
+//!   key `Config::local` of every service checks (tests never turn auth off).
+//! - [`system`], with the feature `system`: every service in-process.
 
 pub mod broker;
 #[cfg(feature = "system")]

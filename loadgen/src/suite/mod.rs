@@ -70,38 +70,46 @@ pub enum Only {
     Backup,
 }
 
-/// Which storage the suite's broker keeps the log in.
+/// The durability mode of the suite's brokers (docs/kafka.md).
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BrokerMode {
-    /// Nisshi's memory storage: fast, lost when the broker dies.
-    Memory,
-    /// Nisshi's sqlite storage: survives a kill -9, as a real deployment must.
-    Durable,
-    /// Both, one after the other: `<out>/memory` and `<out>/durable`.
-    Both,
+    /// One Kafka node, Kafka's defaults: acknowledged in the page cache, no fsync.
+    Single,
+    /// One Kafka node that fsyncs every append before acknowledging it.
+    Fsync,
+    /// Three Kafka nodes: replication factor 3, `min.insync.replicas=2`.
+    Cluster,
+    /// Each of the three in turn: `<out>/single`, `<out>/fsync`, `<out>/cluster`.
+    All,
 }
 
-static DURABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// This run's mode: 0 single, 1 fsync, 2 cluster.
+static MODE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
-/// Whether this run's brokers are durable.
-pub(crate) fn durable() -> bool {
-    DURABLE.load(std::sync::atomic::Ordering::Relaxed)
+/// This run's broker mode.
+pub(crate) fn mode() -> testkit::Mode {
+    match MODE.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => testkit::Mode::Single,
+        1 => testkit::Mode::Fsync,
+        _ => testkit::Mode::Cluster,
+    }
 }
 
-/// A broker, database and topic in this run's broker mode.
+/// A broker (of this run's own), database and topic in this run's broker mode.
 async fn new_stack() -> Stack {
-    Stack::on(if durable() { testkit::Broker::durable() } else { testkit::Broker::start() }).await
+    Stack::on(testkit::Broker::own(mode())).await
 }
 
 /// Runs the suite in each broker mode of `broker`.
 pub async fn run_modes(quick: bool, only: Option<Only>, out: PathBuf, broker: BrokerMode) -> anyhow::Result<()> {
-    let modes: &[(bool, &str)] = match broker {
-        BrokerMode::Memory => &[(false, "")],
-        BrokerMode::Durable => &[(true, "")],
-        BrokerMode::Both => &[(false, "memory"), (true, "durable")],
+    let modes: &[(u8, &str)] = match broker {
+        BrokerMode::Single => &[(0, "")],
+        BrokerMode::Fsync => &[(1, "")],
+        BrokerMode::Cluster => &[(2, "")],
+        BrokerMode::All => &[(0, "single"), (1, "fsync"), (2, "cluster")],
     };
-    for &(durable, sub) in modes {
-        DURABLE.store(durable, std::sync::atomic::Ordering::Relaxed);
+    for &(mode, sub) in modes {
+        MODE.store(mode, std::sync::atomic::Ordering::Relaxed);
         eprintln!("broker: {}", sys::broker());
         run(quick, only, if sub.is_empty() { out.clone() } else { out.join(sub) }).await?;
     }

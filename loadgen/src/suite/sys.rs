@@ -24,8 +24,13 @@ pub fn machine() -> String {
 }
 
 pub fn broker() -> String {
-    let storage = if super::durable() { "sqlite storage, durable" } else { "memory storage" };
-    format!("{} ({storage})", first_line("nisshi", &["--version"]))
+    let mode = match super::mode() {
+        testkit::Mode::Single => "single: one node, no fsync",
+        testkit::Mode::Fsync => "fsync: one node, log.flush.interval.messages=1",
+        testkit::Mode::Cluster => "cluster: three nodes, RF 3, min.insync.replicas=2",
+    };
+    let version = std::env::var("KAFKA_VERSION").unwrap_or_else(|_| "4.x".into());
+    format!("Apache Kafka {version} ({mode})")
 }
 
 pub fn revision() -> String {
