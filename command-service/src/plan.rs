@@ -199,4 +199,4 @@ pub fn plan(view: &View, batch: &[Request], subjects: &Subjects) -> Plan {
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
-mod tests;
+pub(crate) mod tests;

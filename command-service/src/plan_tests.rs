@@ -14,13 +14,13 @@ fn plan_on(state: &PartitionState, batch: &[Request]) -> Plan {
 }
 
 /// The key store as a batch sees it: owner "o" has a live key.
-fn subjects() -> Subjects {
+pub(crate) fn subjects() -> Subjects {
     let mut subjects = Subjects::new([7; 32]);
     subjects.insert_named("o", Uuid::from_u128(0x0), events::personal::DataKey::generate());
     subjects
 }
 
-fn request(account_id: Uuid, command: Command, key: Option<&str>) -> Request {
+pub(crate) fn request(account_id: Uuid, command: Command, key: Option<&str>) -> Request {
     let (reply, _) = oneshot::channel();
     Request {
         owner: None,
@@ -33,11 +33,11 @@ fn request(account_id: Uuid, command: Command, key: Option<&str>) -> Request {
     }
 }
 
-fn open() -> Command {
+pub(crate) fn open() -> Command {
     Command::OpenAccount { owner: "o".into(), currency: "EUR".into(), overdraft_limit: 0 }
 }
 
-fn deposit(amount: i64) -> Command {
+pub(crate) fn deposit(amount: i64) -> Command {
     Command::Deposit { amount, reference: None }
 }
 

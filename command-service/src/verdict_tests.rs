@@ -1,46 +1,25 @@
 //! Answers for commits the log has judged, with no I/O: two writers' attempts
 //! at one command, as after a kill -9 and a retry at the other writer.
 
-use events::{Command, Metadata};
-use tokio::sync::oneshot;
+use events::Command;
 use uuid::Uuid;
 
 use super::*;
 use crate::pending::{Pending, View};
-use crate::plan::{plan, Request};
-use crate::subjects::Subjects;
-
-fn request(account_id: Uuid, command: Command, key: Option<&str>) -> Request {
-    let (reply, _) = oneshot::channel();
-    Request {
-        owner: None,
-        account_id,
-        command,
-        idempotency_key: key.map(str::to_owned),
-        if_match: None,
-        metadata: Metadata::default(),
-        reply,
-    }
-}
+use crate::plan::plan;
+use crate::plan::tests::{deposit, open, request, subjects};
 
 /// One writer's commit for `command`, decided on `state` as that writer sees it.
 fn decided(state: &PartitionState, id: Uuid, command: Command, key: Option<&str>) -> Commit {
-    // The owner "o" has a live key: its personal fields are sealed.
-    let mut subjects = Subjects::new([7; 32]);
-    subjects.insert_named("o", Uuid::from_u128(0x0), events::personal::DataKey::generate());
-    let planned = plan(&View { proven: state, pending: &Pending::default() }, &[request(id, command, key)], &subjects);
+    let planned =
+        plan(&View { proven: state, pending: &Pending::default() }, &[request(id, command, key)], &subjects());
     planned.commits.into_iter().next().expect("the command is decided into a commit")
-}
-
-fn deposit(amount: i64) -> Command {
-    Command::Deposit { amount, reference: None }
 }
 
 /// An account opened at offset 0 with 100 deposited at offset 1.
 fn funded() -> (PartitionState, Uuid) {
     let (mut state, id) = (PartitionState::new(3), Uuid::new_v4());
-    let open = Command::OpenAccount { owner: "o".into(), currency: "EUR".into(), overdraft_limit: 0 };
-    let opened = decided(&state, id, open, None);
+    let opened = decided(&state, id, open(), None);
     assert!(state.fold(0, &opened).is_accepted());
     let funded = decided(&state, id, deposit(100), None);
     assert!(state.fold(1, &funded).is_accepted());

@@ -119,14 +119,14 @@ impl Broker {
         Broker::own(Mode::Single)
     }
 
-    /// One node of this test's own in `mode` (`Single` or `Fsync`).
+    /// Nodes of this test's own in `mode`: one, or three for `Cluster`.
     pub fn own(mode: Mode) -> Broker {
         Broker::launch(mode, if mode == Mode::Cluster { 3 } else { 1 })
     }
 
     /// Three nodes of this test's own, all brokers and voters, with production durability.
     pub fn cluster() -> Broker {
-        Broker::launch(Mode::Cluster, 3)
+        Broker::own(Mode::Cluster)
     }
 
     fn launch(mode: Mode, count: u32) -> Broker {

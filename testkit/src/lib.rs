@@ -196,6 +196,13 @@ impl Process {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Sends `signal` (`-STOP`, `-CONT`, …) with kill(1), while the process runs.
+    pub fn signal(&self, signal: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").args([signal, &pid.to_string()]).status();
+        }
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().expect("kill -9");

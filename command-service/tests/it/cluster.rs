@@ -251,12 +251,11 @@ async fn a_paused_instance_that_lost_its_session_stops_acknowledging_and_nothing
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // SIGSTOP past the session timeout (3 s): the group gives its partitions to the others.
-    let pid = cluster.nodes[1].pid().expect("running").to_string();
-    let signal = |sig: &str| std::process::Command::new("kill").args([sig, &pid]).status().expect("kill");
-    signal("-STOP");
+    assert!(cluster.nodes[1].pid().is_some(), "the instance to pause is running");
+    cluster.nodes[1].signal("-STOP");
     let (_, moved) = cluster.settled(INSTANCES - 1, Duration::from_secs(30)).await;
     // It wakes up believing it owns them, learns it does not, and rejoins.
-    signal("-CONT");
+    cluster.nodes[1].signal("-CONT");
     cluster.settled(INSTANCES, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let seen = load.stop().await;

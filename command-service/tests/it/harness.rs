@@ -68,6 +68,11 @@ impl Service {
         self.process.pid()
     }
 
+    /// Sends `signal` (`-STOP`, `-CONT`, …) to the process.
+    pub fn signal(&self, signal: &str) {
+        self.process.signal(signal);
+    }
+
     /// SIGTERM, and waits for the process to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         self.process.terminate()

@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::client::{Answer, Api};
-use crate::harness::{service, Service};
+use crate::harness::service;
 use testkit::Stack;
 
 const CLIENTS: u64 = 6;
@@ -66,12 +66,6 @@ async fn definite(apis: &[Api; 2], op: &Op, rng: &mut Rng) -> Answer {
                 writer = rng.below(2) as usize;
             }
         }
-    }
-}
-
-fn signal(service: &Service, name: &str) {
-    if let Some(pid) = service.pid() {
-        let _ = std::process::Command::new("kill").args([name, &pid.to_string()]).status();
     }
 }
 
@@ -136,9 +130,9 @@ async fn two_writers_in_two_groups_under_kill_9_and_pauses_give_only_answers_the
             writers[which].restart();
             kills[which] += 1;
         } else {
-            signal(&writers[which], "-STOP");
+            writers[which].signal("-STOP");
             tokio::time::sleep(Duration::from_millis(1000 + rng.below(7000))).await;
-            signal(&writers[which], "-CONT");
+            writers[which].signal("-CONT");
             pauses[which] += 1;
         }
     }
