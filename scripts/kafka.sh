@@ -48,15 +48,15 @@ case $cmd in
     ensure_kafka
     nodes=1
     [ "$mode" = cluster ] && nodes=3
-    voters='' addrs=''
+    addrs=''
     for n in $(seq 1 "$nodes"); do
-      voters+="${voters:+,}$n@127.0.0.1:$((port + 2 * (n - 1) + 1))"
       addrs+="${addrs:+,}127.0.0.1:$((port + 2 * (n - 1)))"
     done
-    # One cluster id per cluster, kept beside its nodes.
+    # One cluster id and initial voter set per cluster, kept beside its nodes.
     mkdir -p "$root/$mode"
     [ -s "$root/$mode/cluster.id" ] || kafka_cluster_id >"$root/$mode/cluster.id"
-    cluster_id=$(cat "$root/$mode/cluster.id")
+    [ -s "$root/$mode/voters" ] || kafka_initial_voters "$nodes" "$port" >"$root/$mode/voters"
+    cluster_id=$(cat "$root/$mode/cluster.id") voters=$(cat "$root/$mode/voters")
     # In parallel: each format is a JVM run of its own, and a cluster's nodes
     # wait for each other's votes anyway.
     pids=()

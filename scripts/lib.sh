@@ -212,13 +212,27 @@ kafka_cluster_id() {
 
 # Writes DIR/server.properties for MODE (single|fsync|cluster) from
 # scripts/kafka/common.properties + scripts/kafka/MODE.properties.
+# VOTERS is the initial voter set, id@host:port:directory-id joined with
+# commas (KIP-853); @CONTROLLERS@ becomes its host:port list.
 kafka_write_config() { # DIR MODE NODE_ID PORT CONTROLLER_PORT VOTERS
-  local dir=$1 mode=$2 node_id=$3 port=$4 cport=$5 voters=$6
+  local dir=$1 mode=$2 node_id=$3 port=$4 cport=$5 voters=$6 controllers
   case $mode in single|fsync|cluster) ;; *) die "unknown Kafka mode '$mode' (single, fsync or cluster)" ;; esac
+  controllers=$(tr ',' '\n' <<<"$voters" | sed -e 's/^[0-9]*@//' -e 's/:[^:]*$//' | paste -sd, -)
   mkdir -p "$dir/data"
   cat "$KAFKA_TEMPLATES/common.properties" "$KAFKA_TEMPLATES/$mode.properties" \
     | sed -e "s|@NODE_ID@|$node_id|g" -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$cport|g" \
-          -e "s|@VOTERS@|$voters|g" -e "s|@LOG_DIR@|$dir/data|g" >"$dir/server.properties"
+          -e "s|@CONTROLLERS@|$controllers|g" -e "s|@LOG_DIR@|$dir/data|g" >"$dir/server.properties"
+}
+
+# The initial voter set of COUNT nodes on 127.0.0.1 whose controller ports
+# are PORT+1, PORT+3, …: id@127.0.0.1:port:directory-id, each with a new
+# directory id.
+kafka_initial_voters() { # COUNT PORT
+  local n voters=''
+  for n in $(seq 1 "$1"); do
+    voters+="${voters:+,}$n@127.0.0.1:$(($2 + 2 * (n - 1) + 1)):$(kafka_cluster_id)"
+  done
+  printf '%s\n' "$voters"
 }
 
 # Starts one Kafka node (broker + controller) in the background:
@@ -245,8 +259,10 @@ kafka_node_start() {
   else
     [ -n "$cluster_id" ] || cluster_id=$(cat "$dir/cluster.id" 2>/dev/null || true)
     [ -n "$cluster_id" ] || cluster_id=$(kafka_cluster_id)
-    # A static quorum (controller.quorum.voters): no --standalone or --initial-controllers.
-    kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+    # A dynamic quorum (KIP-853): every node of a new cluster is formatted
+    # with the same initial voters, its own directory id among them.
+    kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
+        --initial-controllers "$voters" >"$dir/format.log" 2>&1 \
       || { cat "$dir/format.log" >&2; die "could not format $dir/data for kafka $name"; }
     printf '%s\n' "$cluster_id" >"$dir/cluster.id"
   fi
@@ -333,7 +349,7 @@ start_shared_test_kafka() {
   local port cport
   SHARED_KAFKA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ledgerline-shared-kafka.XXXXXX")
   port=$(free_port); cport=$(free_port)
-  kafka_node_start shared-test "$SHARED_KAFKA_DIR" single 1 "$port" "$cport" "1@127.0.0.1:$cport"
+  kafka_node_start shared-test "$SHARED_KAFKA_DIR" single 1 "$port" "$cport" "1@127.0.0.1:$cport:$(kafka_cluster_id)"
   trap 'kafka_node_stop "$SHARED_KAFKA_DIR" 10 >/dev/null 2>&1 || true; rm -rf "$SHARED_KAFKA_DIR"' EXIT
   kafka_wait_ready "127.0.0.1:$port" 90 || { tail -50 "$SHARED_KAFKA_DIR/kafka.log" >&2; die "the shared test broker did not start"; }
   export LEDGER_TEST_KAFKA="127.0.0.1:$port" KAFKA_HOME

@@ -1,6 +1,7 @@
 //! Integration tests of the command service: one binary, real processes.
 
 mod api;
+mod broker_crash;
 mod client;
 mod cluster;
 mod cluster_load;

@@ -1,13 +1,15 @@
 //! Jepsen's bank test, under chaos: concurrent clients move money between a
 //! dozen accounts (one- and two-phase transfers, deposits, withdrawals, with
-//! idempotent retries) while a chaos loop kill -9s the command service, the
-//! transfer driver, the projection worker and the broker (durable storage) at
-//! random, and a reader checks the ledger totals and every balance.
+//! idempotent retries) on a three-node Kafka cluster, while a chaos loop
+//! (chaos.rs) kill -9s the command service, the transfer driver, the
+//! projection worker, the broker leading the busiest partition, another
+//! broker, and a broker that loses its disk, and a reader checks the ledger
+//! totals and every balance.
 //!
 //! `BANK_SECONDS` sets how long the load runs (default 40: part of the test
 //! command; `scripts/bench.sh bank` runs a long one).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,6 +18,9 @@ use events::{Effect, Legs};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use testkit::Broker;
+
+use crate::chaos::{Chaos, Dice};
 use crate::stack::{call, client, final_transfer, funded_account, post_until_decided, System};
 
 const ACCOUNTS: usize = 12;
@@ -31,6 +36,8 @@ struct Told {
     transfers: Vec<(Uuid, Uuid, Uuid)>,
     /// The commit of every acknowledged command: each must be accepted in the log.
     commits: Vec<Uuid>,
+    /// Every definite answer (2xx or a refusal).
+    answers: u64,
 }
 
 fn commit_of(answer: &Value) -> Uuid {
@@ -39,18 +46,6 @@ fn commit_of(answer: &Value) -> Uuid {
 
 fn seconds() -> u64 {
     std::env::var("BANK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(40)
-}
-
-/// A small deterministic generator per client (no extra dependency).
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 async fn one_client(n: usize, base: String, accounts: Vec<Uuid>, told: Arc<Mutex<Told>>, stop: Arc<AtomicBool>) {
@@ -70,6 +65,7 @@ async fn one_client(n: usize, base: String, accounts: Vec<Uuid>, told: Arc<Mutex
                 let (kind, sign) = if dice.roll(2) == 0 { ("deposits", 1) } else { ("withdrawals", -1) };
                 let url = format!("{base}/v1/accounts/{from}/{kind}");
                 let (status, body) = post_until_decided(&c, &url, &key, &json!({ "amount": amount })).await;
+                told.lock().expect("told").answers += 1;
                 match status {
                     200 => {
                         let mut told = told.lock().expect("told");
@@ -88,6 +84,7 @@ async fn one_client(n: usize, base: String, accounts: Vec<Uuid>, told: Arc<Mutex
                     body["timeout_secs"] = (1 + dice.roll(4)).into();
                 }
                 let (status, answer) = post_until_decided(&c, &format!("{base}/v1/transfers"), &key, &body).await;
+                told.lock().expect("told").answers += 1;
                 match status {
                     202 | 200 => {
                         let id: Uuid = body["transfer_id"].as_str().and_then(|s| s.parse().ok()).expect("id");
@@ -113,6 +110,7 @@ async fn one_client(n: usize, base: String, accounts: Vec<Uuid>, told: Arc<Mutex
             };
             let url = format!("{base}/v1/transfers/{hold}/{path}");
             let (status, answer) = post_until_decided(&c, &url, &Uuid::new_v4().to_string(), &body).await;
+            told.lock().expect("told").answers += 1;
             let settled = ["transfer_expired", "transfer_already_posted", "transfer_already_voided", "account_frozen"];
             if status == 202 {
                 told.lock().expect("told").commits.push(commit_of(&answer));
@@ -150,8 +148,9 @@ async fn reader(queries: String, stop: Arc<AtomicBool>, reads: Arc<AtomicU64>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn money_is_conserved_and_every_transfer_is_final_exactly_once_while_anything_is_killed() {
-    let mut sys = System::start().await;
+async fn money_is_conserved_and_every_transfer_is_final_exactly_once_while_anything_is_killed_or_a_broker_loses_its_disk(
+) {
+    let mut sys = System::on(Broker::cluster(), &[]).await;
     let bank = client("bank", &["client"]);
     let mut accounts = Vec::new();
     for _ in 0..ACCOUNTS {
@@ -170,39 +169,16 @@ async fn money_is_conserved_and_every_transfer_is_final_exactly_once_while_anyth
     let read_stop = Arc::new(AtomicBool::new(false));
     let reader_task = tokio::spawn(reader(sys.queries.base.clone(), Arc::clone(&read_stop), Arc::clone(&reads)));
 
-    // Chaos: every few seconds kill -9 the next part (round-robin from a random
-    // start, so each is killed), restart it shortly after.
-    let mut dice = Dice(0x2545_f491_4f6c_dd1d ^ std::process::id() as u64);
-    let victims = ["command-service", "transfers", "projections", "broker"];
-    let mut round = dice.roll(4) as usize;
+    let mut chaos = Chaos::new(&sys);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds());
-    let mut kills: BTreeMap<&str, u32> = BTreeMap::new();
-    while tokio::time::Instant::now() < deadline || kills.len() < victims.len() {
-        tokio::time::sleep(Duration::from_millis(2_500 + dice.roll(2_500))).await;
-        let victim = victims[round % victims.len()];
-        round += 1;
-        *kills.entry(victim).or_default() += 1;
-        match victim {
-            "command-service" => sys.commands.kill9(),
-            "transfers" => sys.driver.kill9(),
-            "projections" => sys.projections.kill9(),
-            _ => sys.broker.kill9(),
-        }
-        tokio::time::sleep(Duration::from_millis(300 + dice.roll(1_200))).await;
-        match victim {
-            "command-service" => sys.commands.restart(),
-            "transfers" => sys.driver.restart(),
-            "projections" => sys.projections.restart(),
-            _ => sys.broker.restart(),
-        }
-        sys.all_ready().await;
+    while tokio::time::Instant::now() < deadline || !chaos.covered() {
+        chaos.strike(&mut sys).await;
     }
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         task.await.expect("a client failed");
     }
-    eprintln!("kills: {kills:?}");
-    assert_eq!(kills.len(), victims.len(), "every part must have been killed at least once: {kills:?}");
+    eprintln!("kills: {:?}", chaos.kills);
 
     // Every transfer the clients were told about reaches a final state.
     let told = std::mem::take(&mut *told.lock().expect("told"));
@@ -275,7 +251,13 @@ async fn money_is_conserved_and_every_transfer_is_final_exactly_once_while_anyth
     let (_, totals) =
         call(analyst.get(format!("{}/v1/ledger/totals?currency=EUR", sys.queries.base))).await.expect("totals");
     assert_eq!(totals["balances"].as_i64(), Some(total.balances), "{totals}");
-    eprintln!("{} transfers, {} totals reads, {} accepted commits", told.transfers.len(), reads, log.fold.accepted);
+    eprintln!(
+        "{} answers, {} transfers, {} totals reads, {} accepted commits",
+        told.answers,
+        told.transfers.len(),
+        reads,
+        log.fold.accepted
+    );
     let _: Value = totals;
 
     // The analysts' own check agrees: `ledgerctl verify` (read models = re-fold,

@@ -3,6 +3,7 @@
 
 mod bank;
 mod boot;
+mod chaos;
 mod cluster;
 mod erasure;
 mod paths;

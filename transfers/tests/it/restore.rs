@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
+use testkit::Broker;
 use uuid::Uuid;
 
 use crate::stack::{call, client, funded_account, System};
@@ -48,7 +49,7 @@ async fn balances(analyst: &reqwest::Client, queries: &str, accounts: &[Uuid], t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_system_restored_from_its_backup_after_losing_the_broker_serves_every_balance_and_old_token() {
-    let mut system = System::start().await;
+    let mut system = System::on(Broker::durable(), &[]).await;
     let (commands, queries) = (system.commands.base.clone(), system.queries.base.clone());
     let (alice, analyst) = (client("alice", &["client"]), client("ana", &["analyst"]));
     let dir = std::env::temp_dir().join(format!("ledgerline-backup-{}", Uuid::new_v4().simple()));

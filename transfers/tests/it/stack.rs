@@ -1,6 +1,7 @@
 //! The whole system as separate processes on free ports, each of which a test
-//! can kill -9 and restart: broker (durable storage), command service,
-//! transfer driver, projection worker, query service.
+//! can kill -9 and restart: command service, transfer driver, projection
+//! worker, query service; on the shared broker, or on a broker of the test's
+//! own ([`System::on`]) when it kills or wipes it.
 
 use std::time::Duration;
 
@@ -47,14 +48,18 @@ impl Service {
 }
 
 impl System {
-    /// Starts everything on a durable broker and waits until each is ready.
+    /// Starts everything on the shared broker and waits until each is ready.
     pub async fn start() -> System {
         System::start_with(&[]).await
     }
 
     /// The same, with `shared` added to every service's environment.
     pub async fn start_with(shared: &[(&str, &str)]) -> System {
-        let broker = Broker::durable();
+        System::on(Broker::start(), shared).await
+    }
+
+    /// Everything on `broker` (one the test may kill: [`Broker::own`], [`Broker::cluster`]).
+    pub async fn on(broker: Broker, shared: &[(&str, &str)]) -> System {
         let db = Database::fresh().await;
         let topic = format!("ledger.events.{}", Uuid::new_v4().simple());
         let common = |extra: &[(&str, &str)]| {
@@ -64,6 +69,7 @@ impl System {
                 ("EVENTS_PARTITIONS".into(), "4".into()),
                 ("JWT_SECRET".into(), ledger_runtime::TEST_JWT_SECRET.into()),
                 ("SESSION_TIMEOUT_MS".into(), "3000".into()),
+                ("WRITERS_GROUP".into(), format!("{topic}.writers")),
                 ("RUST_LOG".into(), "info,rdkafka=warn".into()),
             ];
             env.extend(extra.iter().chain(shared).map(|(k, v)| (k.to_string(), v.to_string())));
@@ -76,12 +82,16 @@ impl System {
         commands.ready().await;
         let mut projections = Service::start(
             "projections",
-            common(&[("DATABASE_URL", &db.url), ("PROJECTIONS_GROUP", "bank-projections"), ("BATCH_WAIT_MS", "5")]),
+            common(&[
+                ("DATABASE_URL", &db.url),
+                ("PROJECTIONS_GROUP", &format!("{topic}.projections")),
+                ("BATCH_WAIT_MS", "5"),
+            ]),
         );
         projections.ready().await;
         let mut driver = Service::start(
             "transfers",
-            common(&[("COMMAND_URL", &commands.base), ("TRANSFERS_GROUP", "bank-transfers")]),
+            common(&[("COMMAND_URL", &commands.base), ("TRANSFERS_GROUP", &format!("{topic}.transfers"))]),
         );
         driver.ready().await;
         let query_db = db.url.replacen("postgres://postgres@", "postgres://ledger_query@", 1);

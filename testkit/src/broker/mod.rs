@@ -23,13 +23,16 @@ use uuid::Uuid;
 
 use crate::{free_port, log_dir};
 
+mod quorum;
+mod replicas;
+
 pub const BROKER_HINT: &str = "Apache Kafka is required: install it with `. scripts/lib.sh && ensure_kafka` \
 (or run scripts/test.sh or .ci/run), which puts it under ~/.cache/ledgerline/kafka-<version>; or set KAFKA_HOME";
 
-const COMMON: &str = include_str!("../../scripts/kafka/common.properties");
-const SINGLE: &str = include_str!("../../scripts/kafka/single.properties");
-const FSYNC: &str = include_str!("../../scripts/kafka/fsync.properties");
-const CLUSTER: &str = include_str!("../../scripts/kafka/cluster.properties");
+const COMMON: &str = include_str!("../../../scripts/kafka/common.properties");
+const SINGLE: &str = include_str!("../../../scripts/kafka/single.properties");
+const FSYNC: &str = include_str!("../../../scripts/kafka/fsync.properties");
+const CLUSTER: &str = include_str!("../../../scripts/kafka/cluster.properties");
 const LOG4J2: &str = "../scripts/kafka/log4j2.properties";
 
 /// The durability modes of docs/kafka.md.
@@ -81,6 +84,9 @@ struct Node {
     id: u32,
     port: u16,
     controller_port: u16,
+    /// The KRaft directory id its storage is formatted with (KIP-853: a
+    /// voter is its node id and this id, so an emptied disk is a new voter).
+    directory: String,
     dir: PathBuf,
 }
 
@@ -88,6 +94,54 @@ impl Node {
     fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+
+    fn controller_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.controller_port)
+    }
+}
+
+/// A new Kafka `Uuid` as its tools print it: URL-safe base64 of 16 random
+/// bytes, never starting with `-` (Kafka's `Uuid.randomUuid` rule).
+fn kafka_uuid() -> String {
+    loop {
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
+
+/// `java … class` with the Kafka install on the class path and its log4j2 configuration.
+fn java(class: &str, heap: &[&str]) -> Command {
+    let log4j = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(LOG4J2);
+    let mut command = Command::new("java");
+    command
+        .args(heap)
+        .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
+        .arg("-cp")
+        .arg(kafka_home().join("libs/*"))
+        .arg(class)
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs a Kafka tool to its end: what it printed, as `Err` if it failed.
+fn try_tool(class: &str, args: &[&str]) -> Result<String, String> {
+    let out = java(class, &["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run java ({e}): {BROKER_HINT}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+/// [`try_tool`], panicking with the tool's output if it fails.
+fn tool(class: &str, args: &[&str]) -> String {
+    try_tool(class, args).unwrap_or_else(|text| panic!("{class} {args:?} failed: {text}\n{BROKER_HINT}"))
 }
 
 /// Apache Kafka on free ports: the shared broker, or nodes of this test's own
@@ -98,7 +152,6 @@ pub struct Broker {
     nodes: Vec<Node>,
     mode: Mode,
     cluster_id: String,
-    voters: String,
 }
 
 impl Broker {
@@ -107,7 +160,7 @@ impl Broker {
     pub fn start() -> Broker {
         match std::env::var("LEDGER_TEST_KAFKA") {
             Ok(addr) if !addr.is_empty() => {
-                Broker { addr, nodes: Vec::new(), mode: Mode::Single, cluster_id: String::new(), voters: String::new() }
+                Broker { addr, nodes: Vec::new(), mode: Mode::Single, cluster_id: String::new() }
             }
             _ => Broker::own(Mode::Single),
         }
@@ -137,13 +190,12 @@ impl Broker {
                 id,
                 port: free_port(),
                 controller_port: free_port(),
+                directory: kafka_uuid(),
                 dir: std::env::temp_dir().join(format!("ledgerline-kafka-{run}-{id}")),
             })
             .collect();
-        let voters = nodes.iter().map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller_port)).collect::<Vec<_>>();
         let addr = nodes.iter().map(Node::addr).collect::<Vec<_>>().join(",");
-        let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
-        let mut broker = Broker { addr, nodes, mode, cluster_id, voters: voters.join(",") };
+        let mut broker = Broker { addr, nodes, mode, cluster_id: kafka_uuid() };
         for i in 0..broker.nodes.len() {
             broker.spawn(i);
         }
@@ -171,47 +223,40 @@ impl Broker {
         &mut self.nodes[i]
     }
 
-    fn spawn(&mut self, i: usize) {
-        let home = kafka_home();
-        let (mode, voters, cluster_id) = (self.mode, self.voters.clone(), self.cluster_id.clone());
-        let node = self.own_node(i);
+    /// Writes node `i`'s server.properties (common + mode, placeholders
+    /// filled) and returns its path.
+    fn configure(&self, i: usize) -> PathBuf {
+        let node = &self.nodes[i];
+        let controllers = self.nodes.iter().map(Node::controller_addr).collect::<Vec<_>>().join(",");
         let data = node.dir.join("data");
         std::fs::create_dir_all(&data).expect("kafka data dir");
-        let properties = format!("{COMMON}\n{}", mode.properties())
+        let properties = format!("{COMMON}\n{}", self.mode.properties())
             .replace("@NODE_ID@", &node.id.to_string())
             .replace("@PORT@", &node.port.to_string())
             .replace("@CONTROLLER_PORT@", &node.controller_port.to_string())
-            .replace("@VOTERS@", &voters)
+            .replace("@CONTROLLERS@", &controllers)
             .replace("@LOG_DIR@", &data.to_string_lossy());
         let config = node.dir.join("server.properties");
         std::fs::write(&config, properties).expect("server.properties");
-        let log4j = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(LOG4J2);
-        let java = |class: &str, heap: &[&str]| {
-            let mut command = Command::new("java");
-            command
-                .args(heap)
-                .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
-                .arg("-cp")
-                .arg(home.join("libs/*"))
-                .arg(class)
-                .stdin(Stdio::null());
-            command
-        };
-        if !data.join("meta.properties").exists() {
-            // A static quorum (controller.quorum.voters): formatting needs only the cluster id.
-            let formatted =
-                java("kafka.tools.StorageTool", &["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
-                    .args(["format", "-t", &cluster_id, "-c"])
-                    .arg(&config)
-                    .output()
-                    .unwrap_or_else(|e| panic!("cannot run java ({e}): {BROKER_HINT}"));
+        config
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let config = self.configure(i);
+        if !self.nodes[i].dir.join("data/meta.properties").exists() {
+            // A new cluster: every node formatted with the same initial voter set (KIP-853).
+            let voters = self.initial_controllers();
+            let node = &self.nodes[i];
+            let config = config.to_string_lossy();
+            let args = ["format", "-t", &self.cluster_id, "-c", &config, "--initial-controllers", &voters];
+            tool("kafka.tools.StorageTool", &args);
             assert!(
-                formatted.status.success(),
-                "kafka.tools.StorageTool format failed: {}{}\n{BROKER_HINT}",
-                String::from_utf8_lossy(&formatted.stdout),
-                String::from_utf8_lossy(&formatted.stderr)
+                node.dir.join("data/meta.properties").exists(),
+                "StorageTool did not format {}",
+                node.dir.display()
             );
         }
+        let node = self.own_node(i);
         let log = log_dir().join(format!("kafka-{}-{}.log", node.port, Uuid::new_v4().simple()));
         let out = std::fs::File::create(&log).expect("kafka log");
         let heap = ["-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError"];
@@ -272,15 +317,6 @@ impl Broker {
     pub fn restart_node(&mut self, i: usize) {
         self.kill9_node(i);
         self.spawn(i);
-    }
-
-    /// The disaster of a single node: kills it, drops its storage, starts an empty one on the same port.
-    pub fn wipe(&mut self) {
-        assert_eq!(self.nodes.len(), 1, "wipe is the single-node disaster; a cluster replaces a node (docs/kafka.md)");
-        self.kill9_node(0);
-        let _ = std::fs::remove_dir_all(&self.nodes[0].dir);
-        self.spawn(0);
-        self.wait_serving(1);
     }
 }
 
