@@ -31,6 +31,9 @@ async fn decided(api: &Api, path: &str, amount: i64, key: &str) -> Answer {
     }
 }
 
+/// A deposit a client was told about: account, amount, the answer, when.
+type Told = (Uuid, i64, Answer, Instant);
+
 async fn kill_the_broker_under_load(mode: Mode) {
     let mut stack = Stack::on(Broker::own(mode)).await;
     let unlimited = [("RATE_LIMIT_PER_SECOND", "1000000"), ("RATE_LIMIT_BURST", "1000000"), ("KAFKA_LINGER_MS", "2")];
@@ -43,10 +46,10 @@ async fn kill_the_broker_under_load(mode: Mode) {
 
     // Given eight clients depositing, each retrying its key until the answer is definite
     let stop = Arc::new(AtomicBool::new(false));
-    let told: Arc<Mutex<Vec<(Uuid, i64, Answer, Instant)>>> = Arc::default();
+    let told: Arc<Mutex<Vec<Told>>> = Arc::default();
     let mut clients = Vec::new();
-    for client in 0..8usize {
-        let (api, account, stop, told) = (api.clone(), accounts[client], Arc::clone(&stop), Arc::clone(&told));
+    for (client, account) in accounts.iter().copied().enumerate() {
+        let (api, stop, told) = (api.clone(), Arc::clone(&stop), Arc::clone(&told));
         clients.push(tokio::spawn(async move {
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {

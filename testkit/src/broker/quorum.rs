@@ -41,7 +41,7 @@ impl Broker {
         assert!(self.nodes.len() >= 3, "a node can be replaced only in a cluster that keeps its quorum without it");
         self.kill9_node(i);
         let _ = std::fs::remove_dir_all(&self.nodes[i].dir);
-        let old = std::mem::replace(&mut self.nodes[i].directory, String::new());
+        let old = std::mem::take(&mut self.nodes[i].directory);
         let config = self.configure(i);
         let config = config.to_string_lossy().into_owned();
         let args = ["format", "-t", &self.cluster_id, "-c", &config, "--no-initial-controllers"];
