@@ -44,9 +44,10 @@ pub enum Refusal {
     /// The account's partition is owned by another instance: forward it there.
     #[error("partition {0} is served by another instance")]
     Elsewhere(i32),
-    /// The transfer is not known on the partitions served here: ask the others.
+    /// The transfer is not known on the partitions `searched` (those served
+    /// here when it was looked up): ask the others, who say which they searched.
     #[error("no transfer with this id")]
-    NotHere,
+    NotHere { searched: Vec<i32> },
     #[error("{0}")]
     BadRequest(String),
     /// No data subject by this id or name.

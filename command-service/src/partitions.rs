@@ -82,6 +82,12 @@ impl Partitions {
             .collect()
     }
 
+    /// The partitions served here now (loaded, taking commands).
+    pub fn serving(&self) -> Vec<i32> {
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        (0..slots.len() as i32).filter(|p| matches!(slots[*p as usize], Slot::Serving(_))).collect()
+    }
+
     /// Every partition is served here (a cluster of one, once loaded).
     pub fn serves_all(&self) -> bool {
         let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);

@@ -29,6 +29,21 @@ pub const FORWARDED_BY: HeaderName = HeaderName::from_static("ledger-forwarded-b
 pub const SERVED_BY: HeaderName = HeaderName::from_static("ledger-served-by");
 /// On a `503` from an instance that does not own the partition it was sent.
 pub const NOT_OWNER: HeaderName = HeaderName::from_static("ledger-not-owner");
+/// On a `404` for an unknown transfer: the partitions the instance searched
+/// (those it served when it looked), comma-separated. Between instances only.
+pub const SEARCHED: HeaderName = HeaderName::from_static("ledger-searched-partitions");
+
+/// The [`SEARCHED`] header's value for `partitions`.
+pub fn searched_header(partitions: &[i32]) -> HeaderValue {
+    let list = partitions.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    HeaderValue::from_str(&list).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The partitions a [`SEARCHED`] header names (none if it is absent).
+fn searched_in(response: &Response) -> impl Iterator<Item = i32> + '_ {
+    let list = response.headers().get(&SEARCHED).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    list.split(',').filter_map(|p| p.trim().parse().ok())
+}
 
 /// Longer than the longest `Prefer: wait` (30 s), so a waiting owner is not cut off.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(35);
@@ -123,25 +138,27 @@ impl Forwarder {
     }
 
     /// Asks every other instance; the one that knows answers. `here` is this
-    /// instance's own answer (404: it does not know).
-    async fn to_anyone(&self, parts: &Parts, body: Bytes, here: Response) -> Response {
-        let (peers, covered) = self.registry.peers(self.partitions);
+    /// instance's own answer (404: it does not know). "Not found" stands only
+    /// if the partitions searched, here and by the instances that said 404,
+    /// are all of them; otherwise (a rebalance under way, a directory read
+    /// before it) the answer is 503, and the client retries.
+    async fn to_anyone(&self, parts: &Parts, body: Bytes, mut here: Response) -> Response {
+        let (peers, _) = self.registry.peers(self.partitions);
         let answers = join_all(peers.iter().map(|peer| self.send(peer, parts, body.clone()))).await;
-        let mut unsure = !covered;
+        let mut searched: std::collections::BTreeSet<i32> = searched_in(&here).collect();
         for answer in answers {
             match answer {
-                Ok(response)
-                    if !matches!(response.status(), StatusCode::NOT_FOUND | StatusCode::SERVICE_UNAVAILABLE) =>
-                {
-                    return response
-                }
-                Ok(response) => unsure |= response.status() == StatusCode::SERVICE_UNAVAILABLE,
-                Err(_) => unsure = true,
+                Ok(response) if response.status() == StatusCode::NOT_FOUND => searched.extend(searched_in(&response)),
+                Ok(response) if response.status() != StatusCode::SERVICE_UNAVAILABLE => return response,
+                _ => {}
             }
         }
-        if unsure {
-            return Refusal::Unavailable("not every partition's owner could be asked; retry".into()).into_response();
+        if !covers(self.partitions, &searched) {
+            debug!(?searched, "a transfer not found, but not every partition was searched");
+            return Refusal::Unavailable("not every partition could be searched for this transfer; retry".into())
+                .into_response();
         }
+        here.headers_mut().remove(&SEARCHED);
         here
     }
 }
@@ -172,6 +189,11 @@ pub async fn forward(State(forwarder): State<Forwarder>, request: Request, next:
     response
 }
 
+/// Every one of `partitions` partitions was searched.
+fn covers(partitions: i32, searched: &std::collections::BTreeSet<i32>) -> bool {
+    (0..partitions).all(|p| searched.contains(&p))
+}
+
 fn hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         *name,
@@ -184,4 +206,37 @@ fn hop_by_hop(name: &HeaderName) -> bool {
             | header::UPGRADE
             | header::PROXY_AUTHORIZATION
     ) || name.as_str() == "keep-alive"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_found(searched: &[i32]) -> Response {
+        let mut response = StatusCode::NOT_FOUND.into_response();
+        response.headers_mut().insert(SEARCHED, searched_header(searched));
+        response
+    }
+
+    #[test]
+    fn a_transfer_is_not_found_only_when_the_partitions_searched_are_all_of_them() {
+        // Given four partitions, this instance serving 0 and 1, and a peer that served 3 when asked
+        let (here, peer) = (not_found(&[0, 1]), not_found(&[3]));
+        // When the answers are put together
+        let mut searched: std::collections::BTreeSet<i32> = searched_in(&here).collect();
+        searched.extend(searched_in(&peer));
+        // Then partition 2 (being handed over) was searched by nobody: not found would be a guess
+        assert!(!covers(4, &searched));
+        // And once another peer says it searched 2, not found stands
+        searched.extend(searched_in(&not_found(&[2])));
+        assert!(covers(4, &searched));
+    }
+
+    #[test]
+    fn an_answer_without_the_header_searched_nothing() {
+        // Given a 404 from an instance that does not say what it searched
+        let response = StatusCode::NOT_FOUND.into_response();
+        // Then it covers no partition
+        assert_eq!(searched_in(&response).count(), 0);
+    }
 }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use events::DomainError;
 use ledger_runtime::problem::{problem, problem_with};
 
-use super::forward::{ForwardTo, NOT_OWNER};
+use super::forward::{searched_header, ForwardTo, NOT_OWNER, SEARCHED};
 use crate::error::{Error, Refusal};
 
 fn status_of(error: &DomainError) -> StatusCode {
@@ -51,9 +51,10 @@ impl IntoResponse for Refusal {
                 response.headers_mut().insert(NOT_OWNER, axum::http::HeaderValue::from(partition));
                 response
             }
-            Refusal::NotHere => {
+            Refusal::NotHere { searched } => {
                 let mut response = problem(StatusCode::NOT_FOUND, DomainError::TransferNotFound.code(), detail);
                 response.extensions_mut().insert(ForwardTo::Anyone);
+                response.headers_mut().insert(SEARCHED, searched_header(&searched));
                 response
             }
             Refusal::BadRequest(_) => problem(StatusCode::BAD_REQUEST, "validation_failed", detail),

@@ -178,17 +178,24 @@ async fn resolve(
     mover(&mut headers)?;
     let wait = prefer_wait(http)?;
     let transfer_id = Uuid::parse_str(id).map_err(|_| Refusal::Domain(events::DomainError::TransferNotFound))?;
+    // Taken before the lookup: a transfer accepted before this request is in
+    // the directory of every partition served here since then.
+    let searched = state.partitions.serving();
     let source = match state.directory.source_of(&transfer_id) {
         Some(source) => source,
         // Until every partition here is loaded, "not found" would be a guess.
         None if !state.partitions.ready() => {
             return Err(Refusal::Unavailable("loading partitions: the transfer may be on one of them".into()))
         }
-        None if state.partitions.serves_all() || http.contains_key(&super::forward::FORWARDED_BY) => {
+        None if searched.len() as i32 == state.partitions.count()
+            && !http.contains_key(&super::forward::FORWARDED_BY) =>
+        {
             return Err(Refusal::Domain(events::DomainError::TransferNotFound))
         }
-        // Its source is on a partition served elsewhere: the instances that serve them are asked.
-        None => return Err(Refusal::NotHere),
+        // Its source may be on a partition not served here: the other
+        // instances are asked, and "not found" stands only if the partitions
+        // searched, here and there, are all of them.
+        None => return Err(Refusal::NotHere { searched }),
     };
     let reply = state.partitions.submit(source, command(transfer_id), headers).await?;
     Ok(awaiting::respond(state, transfer_id, reply, wait, TransferStatus::is_final, http).await)

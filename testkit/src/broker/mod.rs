@@ -13,18 +13,20 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use uuid::Uuid;
 
 use crate::{free_port, log_dir};
 
+mod java;
 mod quorum;
 mod replicas;
+
+use java::{java, kafka_uuid, tool};
 
 pub const BROKER_HINT: &str = "Apache Kafka is required: install it with `. scripts/lib.sh && ensure_kafka` \
 (or run scripts/test.sh or .ci/run), which puts it under ~/.cache/ledgerline/kafka-<version>; or set KAFKA_HOME";
@@ -56,28 +58,6 @@ impl Mode {
     }
 }
 
-/// Where `ensure_kafka` put Kafka: `KAFKA_HOME`, else the newest complete
-/// install under `~/.cache/ledgerline` (or `LEDGERLINE_CACHE`).
-fn kafka_home() -> PathBuf {
-    if let Some(home) = std::env::var_os("KAFKA_HOME") {
-        return PathBuf::from(home);
-    }
-    let cache = std::env::var_os("LEDGERLINE_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ledgerline")))
-        .unwrap_or_else(|| panic!("no HOME: {BROKER_HINT}"));
-    let mut installs: Vec<PathBuf> = std::fs::read_dir(&cache)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("kafka-")))
-        .filter(|p| p.join(".installed").exists())
-        .collect();
-    installs.sort();
-    installs.pop().unwrap_or_else(|| panic!("no Kafka install in {}: {BROKER_HINT}", cache.display()))
-}
-
 /// One KRaft node: broker and controller in one JVM.
 struct Node {
     child: Option<Child>,
@@ -88,6 +68,8 @@ struct Node {
     /// voter is its node id and this id, so an emptied disk is a new voter).
     directory: String,
     dir: PathBuf,
+    /// The JVM's output file of its latest start.
+    log: PathBuf,
 }
 
 impl Node {
@@ -98,50 +80,6 @@ impl Node {
     fn controller_addr(&self) -> String {
         format!("127.0.0.1:{}", self.controller_port)
     }
-}
-
-/// A new Kafka `Uuid` as its tools print it: URL-safe base64 of 16 random
-/// bytes, never starting with `-` (Kafka's `Uuid.randomUuid` rule).
-fn kafka_uuid() -> String {
-    loop {
-        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
-        if !id.starts_with('-') {
-            return id;
-        }
-    }
-}
-
-/// `java … class` with the Kafka install on the class path and its log4j2 configuration.
-fn java(class: &str, heap: &[&str]) -> Command {
-    let log4j = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(LOG4J2);
-    let mut command = Command::new("java");
-    command
-        .args(heap)
-        .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
-        .arg("-cp")
-        .arg(kafka_home().join("libs/*"))
-        .arg(class)
-        .stdin(Stdio::null());
-    command
-}
-
-/// Runs a Kafka tool to its end: what it printed, as `Err` if it failed.
-fn try_tool(class: &str, args: &[&str]) -> Result<String, String> {
-    let out = java(class, &["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run java ({e}): {BROKER_HINT}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(text)
-    }
-}
-
-/// [`try_tool`], panicking with the tool's output if it fails.
-fn tool(class: &str, args: &[&str]) -> String {
-    try_tool(class, args).unwrap_or_else(|text| panic!("{class} {args:?} failed: {text}\n{BROKER_HINT}"))
 }
 
 /// Apache Kafka on free ports: the shared broker, or nodes of this test's own
@@ -191,6 +129,7 @@ impl Broker {
                 port: free_port(),
                 controller_port: free_port(),
                 directory: kafka_uuid(),
+                log: PathBuf::new(),
                 dir: std::env::temp_dir().join(format!("ledgerline-kafka-{run}-{id}")),
             })
             .collect();
@@ -198,6 +137,9 @@ impl Broker {
         let mut broker = Broker { addr, nodes, mode, cluster_id: kafka_uuid() };
         for i in 0..broker.nodes.len() {
             broker.spawn(i);
+        }
+        for i in 0..broker.nodes.len() {
+            broker.listening(i);
         }
         broker.wait_serving(broker.nodes.len());
         broker
@@ -268,9 +210,16 @@ impl Broker {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start java ({e}): {BROKER_HINT}"));
         node.child = Some(child);
+        node.log = log;
+    }
+
+    /// Waits until node `i` (just spawned) listens on its broker port. The
+    /// nodes of a cluster open it once they have a quorum: spawn them all first.
+    fn listening(&mut self, i: usize) {
+        let node = self.own_node(i);
         let addr: SocketAddr = node.addr().parse().expect("addr");
-        let child = node.child.as_mut().expect("just started");
-        crate::wait_for_port(addr, child, "kafka", &log);
+        let child = node.child.as_mut().expect("a spawned node");
+        crate::wait_for_port(addr, child, "kafka", &node.log);
     }
 
     /// Waits until the metadata of every live node lists `brokers` brokers.
@@ -317,6 +266,7 @@ impl Broker {
     pub fn restart_node(&mut self, i: usize) {
         self.kill9_node(i);
         self.spawn(i);
+        self.listening(i);
     }
 }
 

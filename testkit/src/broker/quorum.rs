@@ -11,7 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{kafka_uuid, tool, try_tool, Broker};
+use super::java::{kafka_uuid, tool, try_tool};
+use super::Broker;
 
 const QUORUM_TOOL: &str = "org.apache.kafka.tools.MetadataQuorumCommand";
 
@@ -50,9 +51,10 @@ impl Broker {
         self.nodes[i].directory =
             meta.lines().find_map(|l| l.strip_prefix("directory.id=")).map(str::to_owned).unwrap_or_else(kafka_uuid);
         self.spawn(i);
+        self.listening(i);
         let (id, peer) = (self.nodes[i].id.to_string(), self.nodes[(i + 1) % self.nodes.len()].controller_addr());
         self.quorum(&peer, &["remove-controller", "--controller-id", &id, "--controller-directory-id", &old]);
-        self.quorum(&peer, &["add-controller", "--command-config", &config]);
+        self.quorum(&peer, &["--command-config", &config, "add-controller"]);
         self.wait_voters(&peer);
     }
 
