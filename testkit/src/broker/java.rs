@@ -57,7 +57,7 @@ pub(super) fn java(class: &str, heap: &[&str]) -> Command {
 }
 
 /// Runs a Kafka tool to its end: what it printed, as `Err` if it failed.
-pub(super) fn try_tool(class: &str, args: &[&str]) -> Result<String, String> {
+fn try_tool(class: &str, args: &[&str]) -> Result<String, String> {
     let out = java(class, &["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
         .args(args)
         .output()

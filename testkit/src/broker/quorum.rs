@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::java::{kafka_uuid, tool, try_tool};
+use super::java::tool;
 use super::Broker;
 
 const QUORUM_TOOL: &str = "org.apache.kafka.tools.MetadataQuorumCommand";
@@ -34,57 +34,41 @@ impl Broker {
 
     /// Node `i` loses its disk: kill -9, its storage removed, and an empty
     /// node started in its place, formatted with `--no-initial-controllers`
-    /// (a new directory id). Once it has caught up as an observer, the old
-    /// voter is removed and the new one added (`kafka-metadata-quorum
-    /// remove-controller`, `add-controller`). Returns when the quorum has
-    /// every node as a voter again; its partitions then re-replicate.
+    /// (a new directory id). It joins as an observer, catches up, and
+    /// (`controller.quorum.auto.join.enable`) removes the voter of its id
+    /// with the old directory id and adds itself: Kafka's documented
+    /// remove-controller + add-controller, done by the node. Returns when the
+    /// quorum has every node, with its current directory id, as a voter; the
+    /// node's partitions then re-replicate by themselves.
     pub fn replace_node(&mut self, i: usize) {
         assert!(self.nodes.len() >= 3, "a node can be replaced only in a cluster that keeps its quorum without it");
         self.kill9_node(i);
         let _ = std::fs::remove_dir_all(&self.nodes[i].dir);
-        let old = std::mem::take(&mut self.nodes[i].directory);
         let config = self.configure(i);
         let config = config.to_string_lossy().into_owned();
-        let args = ["format", "-t", &self.cluster_id, "-c", &config, "--no-initial-controllers"];
-        tool("kafka.tools.StorageTool", &args);
+        tool("kafka.tools.StorageTool", &["format", "-t", &self.cluster_id, "-c", &config, "--no-initial-controllers"]);
         let meta = std::fs::read_to_string(self.nodes[i].dir.join("data/meta.properties")).expect("meta.properties");
-        self.nodes[i].directory =
-            meta.lines().find_map(|l| l.strip_prefix("directory.id=")).map(str::to_owned).unwrap_or_else(kafka_uuid);
+        self.nodes[i].directory = meta
+            .lines()
+            .find_map(|l| l.strip_prefix("directory.id="))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no directory.id in the new node's meta.properties:\n{meta}"));
         self.spawn(i);
         self.listening(i);
-        let (id, peer) = (self.nodes[i].id.to_string(), self.nodes[(i + 1) % self.nodes.len()].controller_addr());
-        self.quorum(&peer, &["remove-controller", "--controller-id", &id, "--controller-directory-id", &old]);
-        self.quorum(&peer, &["--command-config", &config, "add-controller"]);
+        let peer = self.nodes[(i + 1) % self.nodes.len()].controller_addr();
         self.wait_voters(&peer);
-    }
-
-    /// Runs `kafka-metadata-quorum --bootstrap-controller peer args`, again
-    /// while it fails (the new node may still be catching up), for up to 60 s.
-    fn quorum(&self, peer: &str, args: &[&str]) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut all = vec!["--bootstrap-controller", peer];
-        all.extend_from_slice(args);
-        loop {
-            match try_tool(QUORUM_TOOL, &all) {
-                Ok(_) => return,
-                Err(text) if Instant::now() > deadline => {
-                    panic!("kafka-metadata-quorum {args:?} failed for 60 s: {text}")
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(500)),
-            }
-        }
     }
 
     /// Waits until `describe --status` names every node, with its current directory id, as a voter.
     fn wait_voters(&self, peer: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let status = tool(QUORUM_TOOL, &["--bootstrap-controller", peer, "describe", "--status"]);
             let voters = status.lines().find(|l| l.trim_start().starts_with("CurrentVoters:")).unwrap_or_default();
             if self.nodes.iter().all(|n| voters.contains(&n.directory)) {
                 return;
             }
-            assert!(Instant::now() < deadline, "the quorum did not take every node back within 60 s:\n{status}");
+            assert!(Instant::now() < deadline, "the quorum did not take every node back within 90 s:\n{status}");
             std::thread::sleep(Duration::from_millis(500));
         }
     }

@@ -92,7 +92,14 @@ impl Chaos {
             (Victim::CommandService, _) => sys.commands.restart(),
             (Victim::Driver, _) => sys.driver.restart(),
             (Victim::Projections, _) => sys.projections.restart(),
-            (Victim::Disk, Some(i)) => tokio::task::block_in_place(|| sys.broker.replace_node(i)),
+            (Victim::Disk, Some(i)) => {
+                let started = std::time::Instant::now();
+                tokio::task::block_in_place(|| sys.broker.replace_node(i));
+                eprintln!(
+                    "chaos: node {i} lost its disk; a voter again with a new directory id {:?} after its start",
+                    started.elapsed()
+                );
+            }
             (_, Some(i)) if sys.broker.nodes() > 1 => tokio::task::block_in_place(|| sys.broker.restart_node(i)),
             _ => tokio::task::block_in_place(|| sys.broker.restart()),
         }
