@@ -55,7 +55,9 @@ import yaml
 
 TEMPLATES = ["scripts/kafka/common.properties", "scripts/kafka/cluster.properties"]
 # The templates' per-node lines (placeholders): checked for shape, not value.
-PER_NODE = ["node.id", "controller.quorum.voters", "listeners", "advertised.listeners", "log.dirs"]
+PER_NODE = ["node.id", "controller.quorum.bootstrap.servers", "listeners", "advertised.listeners", "log.dirs"]
+# The nodes' entrypoint (it formats the dynamic quorum), mounted from docker/.
+ENTRYPOINT = "/ledgerline/kafka-node.sh"
 # Variables of the apache/kafka image that are not server properties (the
 # exclusions of its kafka.docker.KafkaDockerWrapper): allowed, not compared.
 NOT_PROPERTIES = {"KAFKA_VERSION", "KAFKA_HEAP_OPTS", "KAFKA_LOG4J_OPTS", "KAFKA_OPTS", "KAFKA_JMX_OPTS",
@@ -151,11 +153,14 @@ for name, svc in sorted(services.items()):
 
 nodes = {name: svc for name, svc in services.items()
          if text(svc.get("image")).split(":")[0] == "apache/kafka"
-         and not svc.get("entrypoint") and not svc.get("command")}
+         and svc.get("entrypoint") == [ENTRYPOINT] and not svc.get("command")}
+for name, svc in sorted(nodes.items()):
+    if not any(t == ENTRYPOINT and s and s.endswith("docker/kafka-node.sh") for s, t in mounts(svc)):
+        errors.append(f"{name}: {ENTRYPOINT} is not docker/kafka-node.sh mounted")
 if len(nodes) != NODES:
     errors.append(f"{len(nodes)} Kafka nodes ({', '.join(sorted(nodes)) or 'none'}); mode cluster has {NODES}")
 
-ids, cluster_ids, voters_seen, addresses, volumes_used = {}, {}, {}, {}, {}
+ids, cluster_ids, voters_seen, bootstrap_seen, addresses, volumes_used = {}, {}, {}, {}, {}, {}
 for name, svc in sorted(nodes.items()):
     env = env_of(svc)
     # Every tested setting, with the tested value.
@@ -207,8 +212,9 @@ for name, svc in sorted(nodes.items()):
             errors.append(f"{name}: advertised {lname}://{host}:{port}, expected {lname}://{name}:{ports.get(lname)}")
         if lname == "PLAINTEXT":
             addresses[name] = f"{host}:{port}"
-    # controller.quorum.voters: parsed below, across the nodes.
-    voters_seen[name] = (env.get(env_name("controller.quorum.voters"), ""), nid, ports.get(controller_name))
+    # The initial voters and the controllers: parsed below, across the nodes.
+    voters_seen[name] = (env.get("LEDGER_KAFKA_INITIAL_CONTROLLERS", ""), nid, ports.get(controller_name))
+    bootstrap_seen[name] = env.get(env_name("controller.quorum.bootstrap.servers"), "")
     # log.dirs: one directory, on a named volume of its own.
     logdir = env.get(env_name("log.dirs"), "")
     if not logdir.startswith("/") or "," in logdir:
@@ -229,20 +235,28 @@ for name, svc in sorted(nodes.items()):
 if len(set(cluster_ids.values())) > 1:
     errors.append(f"the nodes have different CLUSTER_IDs: {cluster_ids}")
 
-# The static quorum: the same on every node, one voter per node, each at its
-# node's name and controller port.
+# The dynamic quorum's initial voters: the same on every node, one voter per
+# node, each at its node's name and controller port with a directory id of
+# its own; and every node bootstraps from all three controllers.
 if len({v for v, _, _ in voters_seen.values()}) > 1:
-    errors.append(f"the nodes name different controller.quorum.voters: { {n: v for n, (v, _, _) in voters_seen.items()} }")
+    errors.append(f"the nodes name different initial voters: { {n: v for n, (v, _, _) in voters_seen.items()} }")
+controllers = sorted(f"{n}:{voters_seen[n][2]}" for n in nodes)
+for name, value in sorted(bootstrap_seen.items()):
+    if sorted(b.strip() for b in value.split(",")) != controllers:
+        errors.append(f"{name}: {env_name('controller.quorum.bootstrap.servers')}={value!r}, expected {','.join(controllers)}")
 for name, (value, nid, cport) in sorted(voters_seen.items()):
     entries = [e.strip() for e in value.split(",") if e.strip()]
-    parsed = {}
+    parsed, directories = {}, set()
     for e in entries:
-        m = re.fullmatch(r"([0-9]+)@([^:]+):([0-9]+)", e)
+        m = re.fullmatch(r"([0-9]+)@([^:]+):([0-9]+):([A-Za-z0-9_-]{22})", e)
         if not m:
-            errors.append(f"{name}: voter {e!r} is not id@host:port")
+            errors.append(f"{name}: initial voter {e!r} is not id@host:port:directory-id")
             continue
         if m.group(1) in parsed:
             errors.append(f"{name}: voter id {m.group(1)} twice")
+        if m.group(4) in directories:
+            errors.append(f"{name}: directory id {m.group(4)} twice")
+        directories.add(m.group(4))
         parsed[m.group(1)] = (m.group(2), m.group(3))
     if len(entries) != NODES:
         errors.append(f"{name}: {len(entries)} voters ({value!r}); mode cluster has {NODES}")
@@ -573,6 +587,11 @@ for name in installed:
         errors.append(f"Dockerfile: {name} is copied into the image but is not a workspace binary")
 compose = open("docker/compose.yml").read()
 for entry in re.findall(r'entrypoint: \["([^"]+)"\]', compose):
+    # The Kafka nodes' entrypoint is a script mounted from docker/ (checked with the nodes above).
+    if entry == "/ledgerline/kafka-node.sh":
+        if not os.path.exists("docker/kafka-node.sh"):
+            errors.append("compose.yml: entrypoint /ledgerline/kafka-node.sh, but docker/kafka-node.sh is missing")
+        continue
     name = os.path.basename(entry)
     if name not in bins:
         errors.append(f"compose.yml: entrypoint {entry} is not a workspace binary")
