@@ -187,6 +187,7 @@ impl Application {
             group: self.config.writers_group.clone(),
             session_timeout_ms: self.config.session_timeout_ms,
             client_id: format!("ledger-command-service-{}", registry.instance_id),
+            instance_id: self.config.group_instance_id.clone(),
         };
         let (changes, membership) = membership::join(&settings, shutdown.clone())?;
         let writers = WriterConfig::new(&self.config, Arc::clone(&metrics.writers), Arc::clone(&deps.keys));

@@ -27,6 +27,12 @@ pub struct Config {
     /// partitions move to the others.
     #[arg(long, env = "SESSION_TIMEOUT_MS", default_value_t = 10_000)]
     pub session_timeout_ms: u32,
+    /// Static membership of the writers' group (`group.instance.id`): a stable
+    /// id per instance (e.g. its pod or host name). A restart under the same id
+    /// within the session timeout keeps its partitions without a rebalance; a
+    /// stop without a restart moves them only after the session timeout.
+    #[arg(long, env = "GROUP_INSTANCE_ID")]
+    pub group_instance_id: Option<String>,
     /// The URL other instances forward requests to (default: `http://` and the
     /// address the HTTP API listens on; set it when that is not reachable by peers).
     #[arg(long, env = "ADVERTISED_URL")]

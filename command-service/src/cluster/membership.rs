@@ -89,6 +89,12 @@ pub struct GroupSettings {
     pub group: String,
     pub session_timeout_ms: u32,
     pub client_id: String,
+    /// Static membership (`group.instance.id`, KIP-345): an instance that
+    /// restarts under the same id within the session timeout takes its own
+    /// partitions back without a rebalance. A static member does not leave
+    /// the group when it stops: its partitions move only after the session
+    /// timeout (docs/kafka.md, "Failover and handover").
+    pub instance_id: Option<String>,
 }
 
 /// Joins the group on a thread of its own and reports every change of the
@@ -106,6 +112,9 @@ pub fn join(
         &settings.client_id,
         settings.session_timeout_ms,
     );
+    if let Some(id) = &settings.instance_id {
+        group.set("group.instance.id", id);
+    }
     let consumer: BaseConsumer<Context> = group
         .set("partition.assignment.strategy", "range")
         // Frequent heartbeats: a member learns of a rebalance (a peer died or

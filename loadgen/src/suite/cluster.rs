@@ -22,21 +22,23 @@ use super::{open_accounts, service_with, sys};
 const PARTITIONS: i64 = 8;
 const CLIENTS: usize = 64;
 
-struct Instance {
-    process: Process,
-    base: String,
+pub(super) struct Instance {
+    pub(super) process: Process,
+    pub(super) base: String,
 }
 
 /// Instances of one writers' group on a topic of their own.
-struct Cluster<'a> {
-    stack: &'a Stack,
-    topic: String,
-    instances: Vec<Instance>,
+pub(super) struct Cluster<'a> {
+    pub(super) stack: &'a Stack,
+    pub(super) topic: String,
+    pub(super) instances: Vec<Instance>,
+    /// Each instance a static member (`GROUP_INSTANCE_ID`, the topic and its index).
+    pub(super) static_members: bool,
 }
 
 impl Cluster<'_> {
-    async fn add(&mut self) -> anyhow::Result<()> {
-        let env = vec![
+    pub(super) async fn add(&mut self) -> anyhow::Result<()> {
+        let mut env = vec![
             ("EVENTS_TOPIC".to_owned(), self.topic.clone()),
             ("WRITERS_GROUP".to_owned(), format!("{}.writers", self.topic)),
             // Failover is measured with the default session timeout.
@@ -44,6 +46,9 @@ impl Cluster<'_> {
             // The group's changes, in the process logs (testkit's log directory).
             ("RUST_LOG".to_owned(), "warn,command_service=info".to_owned()),
         ];
+        if self.static_members {
+            env.push(("GROUP_INSTANCE_ID".to_owned(), format!("{}-{}", self.topic, self.instances.len())));
+        }
         let (process, base) = service_with("command-service", self.stack, env).await?;
         self.instances.push(Instance { process, base });
         Ok(())
@@ -54,7 +59,7 @@ impl Cluster<'_> {
     }
 
     /// Waits until the instances that answer `/readyz` own every partition once; returns the owners.
-    async fn settled(&self, http: &reqwest::Client) -> anyhow::Result<HashMap<i64, String>> {
+    pub(super) async fn settled(&self, http: &reqwest::Client) -> anyhow::Result<HashMap<i64, String>> {
         let ops = testkit::client("bench-ops", &["ops"]);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -134,11 +139,13 @@ fn routed(
 
 /// From `started` until a deposit to `account`, sent to `via`, gets a 2xx
 /// decided by an instance other than `old_owner`.
-async fn until_moved(
+/// Deposits into `account` through `via` until a 2xx served by another
+/// instance than `old_owner` (by any instance when `None`).
+pub(super) async fn until_moved(
     http: &reqwest::Client,
     via: &str,
     account: &str,
-    old_owner: &str,
+    old_owner: Option<&str>,
     started: Instant,
 ) -> anyhow::Result<Duration> {
     loop {
@@ -146,7 +153,7 @@ async fn until_moved(
             http.post(format!("{via}/v1/accounts/{account}/deposits")).json(&json!({"amount": 1})).send().await;
         if let Ok(answer) = answer {
             let served_by = answer.headers().get("ledger-served-by").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            if answer.status().is_success() && served_by != old_owner {
+            if answer.status().is_success() && Some(served_by) != old_owner {
                 return Ok(started.elapsed());
             }
         }
@@ -171,11 +178,11 @@ async fn moved(
     let pid = cluster.instances[victim].process.pid().context("pid")?;
     let started = Instant::now();
     std::process::Command::new("kill").args([signal, &pid.to_string()]).status()?;
-    until_moved(http, survivor, account, old_owner, started).await
+    until_moved(http, survivor, account, Some(old_owner), started).await
 }
 
 /// An account whose partition `owner` owns.
-fn account_of<'a>(owners: &HashMap<i64, String>, ids: &'a [String], owner: &str) -> Option<&'a String> {
+pub(super) fn account_of<'a>(owners: &HashMap<i64, String>, ids: &'a [String], owner: &str) -> Option<&'a String> {
     ids.iter().find(|id| {
         owners[&i64::from(events::partition_for(id.parse().unwrap_or_default(), PARTITIONS as i32))] == owner
     })
@@ -189,7 +196,8 @@ pub(super) async fn scenario(
     aggregates: usize,
 ) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
-    let mut cluster = Cluster { stack, topic: format!("{}-cluster", stack.topic), instances: Vec::new() };
+    let topic = format!("{}-cluster", stack.topic);
+    let mut cluster = Cluster { stack, topic, instances: Vec::new(), static_members: false };
     cluster.add().await?;
     let ids = Arc::new(open_accounts(http, &cluster.instances[0].base, accounts).await?);
     for n in 1..=3 {
@@ -240,13 +248,17 @@ pub(super) async fn scenario(
     row.note =
         "in-flight commits proven and answered, snapshot stored, group left, partitions loaded by the others".into();
     rows.push(row);
+    for static_members in [false, true] {
+        rows.push(super::restart::in_place(stack, http, static_members).await?);
+    }
     Ok(rows)
 }
 
 /// RSS growth of `n` fresh instances while `aggregates` accounts per instance
 /// are opened round-robin over them, per instance and in all.
 async fn memory(stack: &Stack, http: &reqwest::Client, n: usize, aggregates: usize) -> anyhow::Result<Vec<Row>> {
-    let mut cluster = Cluster { stack, topic: format!("{}-rss{n}", stack.topic), instances: Vec::new() };
+    let mut cluster =
+        Cluster { stack, topic: format!("{}-rss{n}", stack.topic), instances: Vec::new(), static_members: false };
     for _ in 0..n {
         cluster.add().await?;
     }
@@ -277,6 +289,9 @@ async fn memory(stack: &Stack, http: &reqwest::Client, n: usize, aggregates: usi
     );
     row.note = "sum of the instances' growth, per million accounts in the cluster".into();
     rows.push(row);
+    for static_members in [false, true] {
+        rows.push(super::restart::in_place(stack, http, static_members).await?);
+    }
     Ok(rows)
 }
 

@@ -20,6 +20,7 @@ pub mod load;
 mod minimal;
 mod queries;
 mod report;
+mod restart;
 mod services;
 mod sys;
 mod tracing;
