@@ -77,14 +77,29 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result
             Err((name, code)) => return Err(Error::Topic(format!("cannot create topic {name}: {code}"))),
         }
     }
-    // Metadata may lag creation briefly.
-    for _ in 0..50 {
-        if let Some(count) = partition_count(admin.inner(), topic)? {
+    // Metadata lags creation, and Kafka elects each new partition's leader
+    // after it: until then a fetch or produce on it answers
+    // NOT_LEADER_OR_FOLLOWER. Wait until every partition has a leader.
+    for _ in 0..150 {
+        if let Some(count) = led_partition_count(admin.inner(), topic)? {
             return Ok(count);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(Error::Topic(format!("topic {topic} does not show in metadata after creation")))
+    Err(Error::Topic(format!("topic {topic} has no leader for every partition 15 s after its creation")))
+}
+
+/// The topic's partition count once every partition has a leader and no error.
+fn led_partition_count<C: rdkafka::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    topic: &str,
+) -> Result<Option<i32>, Error> {
+    let metadata = client.fetch_metadata(None, METADATA_TIMEOUT).map_err(Error::from)?;
+    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none()) else {
+        return Ok(None);
+    };
+    let led = found.partitions().iter().all(|p| p.leader() >= 0 && p.error().is_none());
+    Ok(Some(found.partitions().len() as i32).filter(|n| *n > 0 && led))
 }
 
 fn partition_count<C: rdkafka::ClientContext>(
@@ -116,16 +131,25 @@ pub async fn log_ends(brokers: &str, topic: &str, partitions: i32) -> Result<Vec
 
 /// The offset the next record of `partition` will get (the high watermark).
 pub async fn end_offset(producer: &Arc<FutureProducer>, topic: &str, partition: i32) -> Result<i64, Error> {
-    let producer = Arc::clone(producer);
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        rdkafka::producer::Producer::client(&*producer)
-            .fetch_watermarks(&topic, partition, METADATA_TIMEOUT)
-            .map(|(_, high)| high)
-            .map_err(Error::from)
-    })
-    .await
-    .map_err(|e| Error::Topic(format!("watermark task failed: {e}")))?
+    // A partition whose leader is moving (a new topic, a broker that died)
+    // answers NOT_LEADER_OR_FOLLOWER or LEADER_NOT_AVAILABLE for a moment:
+    // asked again, for up to 15 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (producer, owned) = (Arc::clone(producer), topic.to_owned());
+        let answer = tokio::task::spawn_blocking(move || {
+            rdkafka::producer::Producer::client(&*producer).fetch_watermarks(&owned, partition, METADATA_TIMEOUT)
+        })
+        .await
+        .map_err(|e| Error::Topic(format!("watermark task failed: {e}")))?;
+        match answer {
+            Ok((_, high)) => return Ok(high),
+            Err(rdkafka::error::KafkaError::MetadataFetch(
+                RDKafkaErrorCode::NotLeaderForPartition | RDKafkaErrorCode::LeaderNotAvailable,
+            )) if std::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(error) => return Err(Error::from(error)),
+        }
+    }
 }
 
 /// The settings every consumer-group member shares: its group, no automatic
