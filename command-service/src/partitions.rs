@@ -88,12 +88,6 @@ impl Partitions {
         (0..slots.len() as i32).filter(|p| matches!(slots[*p as usize], Slot::Serving(_))).collect()
     }
 
-    /// Every partition is served here (a cluster of one, once loaded).
-    pub fn serves_all(&self) -> bool {
-        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
-        slots.iter().all(|s| matches!(s, Slot::Serving(_)))
-    }
-
     pub fn set_aggregates(&self, partition: i32, count: usize) {
         if let Some(slot) = self.aggregates.get(partition as usize) {
             slot.store(count, Ordering::Relaxed);

@@ -63,7 +63,7 @@ pub fn commit_headers(commit: &events::Commit) -> rdkafka::message::OwnedHeaders
 pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result<i32, Error> {
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", brokers).create().map_err(Error::from)?;
-    if let Some(count) = partition_count(admin.inner(), topic)? {
+    if let Some((count, _)) = partition_count(admin.inner(), topic)? {
         return Ok(count);
     }
     // Replication factor -1: the broker's `default.replication.factor` (3 on a
@@ -81,7 +81,7 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result
     // after it: until then a fetch or produce on it answers
     // NOT_LEADER_OR_FOLLOWER. Wait until every partition has a leader.
     for _ in 0..150 {
-        if let Some(count) = led_partition_count(admin.inner(), topic)? {
+        if let Some((count, true)) = partition_count(admin.inner(), topic)? {
             return Ok(count);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -89,32 +89,20 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result
     Err(Error::Topic(format!("topic {topic} has no leader for every partition 15 s after its creation")))
 }
 
-/// The topic's partition count once every partition has a leader and no error.
-fn led_partition_count<C: rdkafka::ClientContext>(
+/// The topic's partition count, and whether every partition has a leader
+/// and no error; `None` while the metadata does not list it.
+fn partition_count<C: rdkafka::ClientContext>(
     client: &rdkafka::client::Client<C>,
     topic: &str,
-) -> Result<Option<i32>, Error> {
+) -> Result<Option<(i32, bool)>, Error> {
+    // Ask for all topics: on a broker with `auto.create.topics.enable=true` a
+    // metadata request naming the topic may create it with the default partition count.
     let metadata = client.fetch_metadata(None, METADATA_TIMEOUT).map_err(Error::from)?;
     let Some(found) = metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none()) else {
         return Ok(None);
     };
     let led = found.partitions().iter().all(|p| p.leader() >= 0 && p.error().is_none());
-    Ok(Some(found.partitions().len() as i32).filter(|n| *n > 0 && led))
-}
-
-fn partition_count<C: rdkafka::ClientContext>(
-    client: &rdkafka::client::Client<C>,
-    topic: &str,
-) -> Result<Option<i32>, Error> {
-    // Ask for all topics: on a broker with `auto.create.topics.enable=true` a
-    // metadata request naming the topic may create it with the default partition count.
-    let metadata = client.fetch_metadata(None, METADATA_TIMEOUT).map_err(Error::from)?;
-    Ok(metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map(|t| t.partitions().len() as i32)
-        .filter(|n| *n > 0))
+    Ok(Some(found.partitions().len() as i32).filter(|n| *n > 0).map(|n| (n, led)))
 }
 
 /// The end offset of every partition of the topic (creating it with

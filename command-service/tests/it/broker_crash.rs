@@ -37,8 +37,8 @@ type Told = (Uuid, i64, Answer, Instant);
 async fn kill_the_broker_under_load(mode: Mode) {
     let mut stack = Stack::on(Broker::own(mode)).await;
     let unlimited = [("RATE_LIMIT_PER_SECOND", "1000000"), ("RATE_LIMIT_BURST", "1000000"), ("KAFKA_LINGER_MS", "2")];
-    let _service = service(&stack, &unlimited).await;
-    let api = Api::new(&_service.base);
+    let service = service(&stack, &unlimited).await;
+    let api = Api::new(&service.base);
     let mut accounts = Vec::new();
     for _ in 0..8 {
         accounts.push(api.open("EUR", 0).await);

@@ -138,9 +138,7 @@ fn routed(
 }
 
 /// From `started` until a deposit to `account`, sent to `via`, gets a 2xx
-/// decided by an instance other than `old_owner`.
-/// Deposits into `account` through `via` until a 2xx served by another
-/// instance than `old_owner` (by any instance when `None`).
+/// decided by an instance other than `old_owner` (by any instance when `None`).
 pub(super) async fn until_moved(
     http: &reqwest::Client,
     via: &str,
@@ -175,9 +173,8 @@ async fn moved(
     let old_owner = &cluster.instances[victim].base;
     let account = account_of(&owners, ids, old_owner).context("an account on that instance")?;
     let survivor = &cluster.instances[(victim + 1) % cluster.instances.len()].base;
-    let pid = cluster.instances[victim].process.pid().context("pid")?;
     let started = Instant::now();
-    std::process::Command::new("kill").args([signal, &pid.to_string()]).status()?;
+    cluster.instances[victim].process.signal(signal);
     until_moved(http, survivor, account, Some(old_owner), started).await
 }
 
@@ -289,9 +286,6 @@ async fn memory(stack: &Stack, http: &reqwest::Client, n: usize, aggregates: usi
     );
     row.note = "sum of the instances' growth, per million accounts in the cluster".into();
     rows.push(row);
-    for static_members in [false, true] {
-        rows.push(super::restart::in_place(stack, http, static_members).await?);
-    }
     Ok(rows)
 }
 
