@@ -36,10 +36,18 @@ start() { # name, command...
   log "$name started (pid $!, log $DATA/logs/$name.log)"
 }
 
+# A new Kafka data directory is a new log: the database's read models, write
+# snapshots and keys were built from another one, and the services would refuse
+# to carry on from them (docs/log-protocol.md, "Resuming"). Start it afresh too.
+fresh_log=; [ -d "$DATA/kafka/$MODE" ] || fresh_log=1
 KAFKA_BROKERS=$(scripts/kafka.sh start "$MODE" --data "$DATA" --port "$KAFKA_PORT")
 export KAFKA_BROKERS
 
 db=${DATABASE_URL##*/}
+if [ -n "$fresh_log" ] && psql "${DATABASE_URL%/*}/postgres" -tAc "select 1 from pg_database where datname = '$db'" | grep -q 1; then
+  log "a new Kafka log in $DATA/kafka/$MODE: dropping database $db, which was built from another one"
+  psql "${DATABASE_URL%/*}/postgres" -qc "drop database \"$db\" with (force)"
+fi
 if ! psql "${DATABASE_URL%/*}/postgres" -tAc "select 1 from pg_database where datname = '$db'" | grep -q 1; then
   log "creating database $db"
   psql "${DATABASE_URL%/*}/postgres" -qc "create database \"$db\""

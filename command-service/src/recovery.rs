@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use events::resume::{Resume, Saved};
 use serde::Serialize;
 use sqlx::PgPool;
 use tracing::{info, instrument, warn};
@@ -72,7 +73,7 @@ pub async fn load(
     })
     .await?;
     for (part, &(_, _, end)) in parked.iter_mut().zip(&ranges) {
-        part.state.next_offset = part.state.next_offset.max(end);
+        part.state.reach(end);
     }
     report.records_replayed = replayed;
     report.aggregates = parked.iter().map(|p| p.state.entries.len()).sum();
@@ -103,7 +104,22 @@ async fn from_snapshot(
     };
     match serde_json::from_slice::<PartitionState>(&bytes) {
         Ok(mut state) if offset <= end && state.partition == partition => {
+            if state.next_offset != offset {
+                state.last_commit = None;
+            }
             state.next_offset = offset;
+            // A snapshot is a cache of the fold of this log: one made on another log
+            // (the topic created again) would decide commands on a history that is not there.
+            let saved = Saved { next_offset: offset, last_commit: state.last_commit };
+            let judged = ledger_runtime::resume::prove(source.brokers, source.topic, &[(partition, saved)]).await?;
+            match judged.into_iter().next().map(|(_, r)| r) {
+                Some(Resume::Foreign(why)) => {
+                    warn!(partition, offset, "snapshot ignored, the partition is folded from its start: {why}");
+                    return Ok(empty);
+                }
+                Some(Resume::Unproven(why)) => info!(partition, offset, "snapshot used unproven: {why}"),
+                _ => {}
+            }
             state.count_keys();
             report.snapshots_used += 1;
             Ok(Parked { state, snapshot_offset: offset })

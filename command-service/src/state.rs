@@ -38,6 +38,10 @@ pub struct Entry {
 pub struct PartitionState {
     pub partition: i32,
     pub next_offset: i64,
+    /// The commit at `next_offset - 1`, if that record is one: the log must
+    /// still hold it there for a snapshot of this state to be used (events::resume).
+    #[serde(default)]
+    pub last_commit: Option<Uuid>,
     pub entries: HashMap<Uuid, Entry>,
     /// Idempotency keys held, over every entry (kept as keys come and go).
     #[serde(skip)]
@@ -46,7 +50,16 @@ pub struct PartitionState {
 
 impl PartitionState {
     pub fn new(partition: i32) -> Self {
-        Self { partition, next_offset: 0, entries: HashMap::new(), keys: 0 }
+        Self { partition, next_offset: 0, last_commit: None, entries: HashMap::new(), keys: 0 }
+    }
+
+    /// Moves past records up to `end` that were not folded here (the record
+    /// before the new position is then unknown).
+    pub fn reach(&mut self, end: i64) {
+        if end > self.next_offset {
+            self.next_offset = end;
+            self.last_commit = None;
+        }
     }
 
     /// Idempotency keys held.
@@ -70,6 +83,7 @@ impl PartitionState {
     /// Folds the record at `offset` (raw bytes) through the fold rule.
     pub fn fold_record(&mut self, offset: i64, bytes: &[u8]) -> Option<(Commit, Verdict)> {
         self.next_offset = offset + 1;
+        self.last_commit = None;
         let commit = Commit::decode(bytes).ok()?;
         let verdict = self.fold(offset, &commit);
         Some((commit, verdict))
@@ -78,6 +92,7 @@ impl PartitionState {
     /// Folds a decoded commit that sits at `offset`.
     pub fn fold(&mut self, offset: i64, commit: &Commit) -> Verdict {
         self.next_offset = offset + 1;
+        self.last_commit = Some(commit.commit_id);
         let entry = self.entries.entry(commit.aggregate_id).or_default();
         let verdict = fold_commit(&mut entry.account, commit);
         if verdict.is_accepted() {

@@ -356,7 +356,7 @@ impl Writer {
             }
         })
         .await?;
-        self.state.next_offset = self.state.next_offset.max(end);
+        self.state.reach(end);
         self.stale = false;
         if end <= from {
             warn!(from, end, "the log end is not past the last proven offset");

@@ -21,6 +21,7 @@
 //! - [`personal`] — personal fields sealed per data subject (crypto-shredding); pure, keys from the caller.
 //! - [`subject`] — the data subject aggregate: its erasure, `decide`, `apply`, its commit.
 //! - [`position`] — log positions and the opaque consistency token.
+//! - [`resume`] — whether the log proves a position saved outside it (checkpoints, snapshots).
 //! - [`transfer`] — transfer legs between accounts: their events, `decide` and `apply`.
 //! - [`upcast`] — old event schema versions read as the current one.
 
@@ -33,6 +34,7 @@ pub mod ledger;
 pub mod partition;
 pub mod personal;
 pub mod position;
+pub mod resume;
 pub mod subject;
 pub mod transfer;
 pub mod upcast;

@@ -97,6 +97,7 @@ impl Application {
             consumer,
             changes,
             pool: pool.clone(),
+            brokers: self.config.log.kafka_brokers.clone(),
             topic: self.config.log.events_topic.clone(),
             projectors,
             names,

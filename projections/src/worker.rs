@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use events::resume::Resume;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, instrument, warn};
+use tracing::{debug, error, info, instrument, warn};
 
 use crate::batch::Record;
 use crate::consumer::{Change, GroupConsumer};
@@ -44,6 +45,7 @@ pub struct Worker {
     pub consumer: GroupConsumer,
     pub changes: mpsc::UnboundedReceiver<Change>,
     pub pool: PgPool,
+    pub brokers: String,
     pub topic: String,
     pub projectors: Vec<Box<dyn Projector>>,
     /// The projectors' names, in order: the checkpoints this worker moves.
@@ -102,13 +104,36 @@ impl Worker {
                 }
             }
             Change::Assigned(assigned) => {
+                let mut saved = Vec::with_capacity(assigned.len());
                 for p in assigned {
-                    let applied = store::checkpoint(&self.pool, self.names(), &self.topic, p).await?;
+                    saved.push((p, store::checkpoint(&self.pool, self.names(), &self.topic, p).await?));
+                }
+                // Carry on from a checkpoint only where the log proves it (docs/log-protocol.md, "Resuming").
+                let judged = ledger_runtime::resume::prove(&self.brokers, &self.topic, &saved).await?;
+                let mut refused = false;
+                for ((p, position), (_, resume)) in saved.into_iter().zip(judged) {
+                    let applied = position.next_offset;
+                    match resume {
+                        Resume::Foreign(why) => {
+                            error!(
+                                partition = p,
+                                checkpoint = applied,
+                                "refusing to carry on: {why}. These read models were built from another log: \
+                                 point the workers at that log, or build them from this one in a new database"
+                            );
+                            refused = true;
+                            continue;
+                        }
+                        Resume::Unproven(why) => {
+                            info!(partition = p, checkpoint = applied, "carrying on unproven: {why}")
+                        }
+                        Resume::FromStart | Resume::Proven | Resume::Check(_) => {}
+                    }
                     self.seek(p, applied);
                     parts.insert(p, Part { applied, buffer: Vec::new(), first_buffered: None, log_end: applied });
                 }
                 info!(partitions = ?parts.keys().collect::<Vec<_>>(), "assignment");
-                self.ready.store(true, Ordering::Relaxed);
+                self.ready.store(!refused, Ordering::Relaxed);
             }
         }
         Ok(())
@@ -181,7 +206,9 @@ impl Worker {
                 let applied = match &error {
                     Error::LostPartition { .. } => {
                         info!(%error, "checkpoint moved: reloading it");
-                        store::checkpoint(&self.pool, self.names(), &self.topic, partition).await.unwrap_or(from)
+                        store::checkpoint(&self.pool, self.names(), &self.topic, partition)
+                            .await
+                            .map_or(from, |saved| saved.next_offset)
                     }
                     _ => {
                         warn!(%error, "batch failed: retrying from the checkpoint");
@@ -216,7 +243,8 @@ impl Worker {
         for projector in &self.projectors {
             projector.apply(&mut tx, &folded).await?;
         }
-        if !store::advance(&mut tx, self.names(), &self.topic, partition, from, to, log_end).await? {
+        let last_commit = records.last().and_then(|r| events::Commit::decode(&r.value).ok()).map(|c| c.commit_id);
+        if !store::advance(&mut tx, self.names(), &self.topic, partition, from, to, log_end, last_commit).await? {
             tx.rollback().await?;
             return Err(Error::LostPartition { partition, expected: from });
         }

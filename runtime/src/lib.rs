@@ -12,6 +12,7 @@
 //! - [`problem`] — `application/problem+json` responses.
 //! - [`keys`] — data keys of data subjects (crypto-shredding): sealed by the KEK, cached, erased.
 //! - [`kafka`] — producer, topic creation, watermarks, reading partition ranges.
+//! - [`resume`] — whether the log proves a position saved outside it (a checkpoint, a snapshot).
 //! - [`ops`] — a worker's `/healthz`, `/readyz` and `/metrics`.
 //! - [`http_metrics`] — requests and latency by route, for every HTTP service.
 //! - [`serve`] — serving HTTP with timeouts and a connection limit (hostile clients).
@@ -35,6 +36,7 @@ pub mod ops;
 pub mod problem;
 pub mod process_metrics;
 pub mod rate_limit;
+pub mod resume;
 pub mod secret;
 pub mod serve;
 pub mod shutdown;

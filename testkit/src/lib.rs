@@ -13,10 +13,12 @@
 //!   and [`token`] / [`client`]: bearer tokens signed with `TEST_JWT_SECRET`, the
 //!   key `Config::local` of every service checks (tests never turn auth off).
 //! - [`system`], with the feature `system`: every service in-process.
+//! - [`topic`]: a topic deleted and created again under its name (a new log).
 
 pub mod broker;
 #[cfg(feature = "system")]
 pub mod system;
+pub mod topic;
 
 pub use broker::{Broker, Mode, BROKER_HINT};
 
@@ -217,6 +219,16 @@ impl Process {
         let status = child.wait().expect("wait");
         self.child = None;
         status
+    }
+
+    /// Waits until the process's log holds `needle` (at most 60 s).
+    pub async fn wait_log(&mut self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_to_string(&self.log).unwrap_or_default().contains(needle) {
+            self.assert_running();
+            assert!(Instant::now() < deadline, "{needle:?} not logged in 60 s; see {}", self.log.display());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Starts the same program again with the same environment.

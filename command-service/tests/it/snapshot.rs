@@ -58,3 +58,37 @@ async fn a_restart_after_100k_commits_replays_from_the_snapshot_not_from_the_sta
         cold_time, cold["elapsed_ms"], warm_time, warm["elapsed_ms"]
     );
 }
+
+#[tokio::test]
+async fn a_snapshot_made_on_a_topic_that_was_created_again_is_ignored_and_the_new_log_folded_from_its_start() {
+    let stack = Stack::new().await;
+    prefill(&stack.broker.addr, &stack.topic, 200, 9, 0).await;
+    let env = [("SNAPSHOT_EVERY", "100")];
+    let mut service = Service::start(&stack.broker, &stack.db, &stack.topic, &env);
+    service.ready().await;
+    let pool = sqlx::PgPool::connect(&stack.db.url).await.expect("db");
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    while sqlx::query_as::<_, (i64,)>("select count(*) from command_snapshots").fetch_one(&pool).await.expect("count").0
+        < 8
+    {
+        assert!(Instant::now() < deadline, "snapshots were not stored");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    service.kill9();
+
+    // A new log under the old name, longer than the old one in every partition.
+    testkit::topic::recreate(&stack.broker.addr, &stack.topic, 8).await;
+    let accounts = prefill(&stack.broker.addr, &stack.topic, 300, 9, 0).await;
+    service.restart();
+    let report = service.ready().await;
+    assert_eq!(report["snapshots_used"], 0, "{report}");
+    assert_eq!(report["records_replayed"], 3_000, "{report}");
+    assert_eq!(report["aggregates"], 300, "only the new log's accounts: {report}");
+    let log = std::fs::read_to_string(service.log()).expect("log");
+    assert_eq!(log.matches("snapshot ignored").count(), 8, "{log}");
+
+    // Decided on the new log's history: opened and nine deposits, so version 11 next.
+    let api = Api::as_client(&service.base, "bulk");
+    let answer = api.money(accounts[0], "deposits", 1).await;
+    assert_eq!((answer.status, answer.version()), (200, 11), "{answer:?}");
+}

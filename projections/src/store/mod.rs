@@ -1,7 +1,9 @@
 //! SQL of the projection workers: read-model writes (set-based, `unnest`) and
 //! guarded checkpoints. Lowercase SQL, binds only. The transfers and ledger
-//! totals are in [`transfers`], the shadow schema of a replay in [`shadow`].
+//! totals are in [`transfers`], the shadow schema of a replay in [`shadow`],
+//! the checkpoints in [`checkpoints`].
 
+pub mod checkpoints;
 pub mod shadow;
 pub mod subjects;
 pub mod transfers;
@@ -16,8 +18,7 @@ use uuid::Uuid;
 use crate::batch::{FoldedBatch, StoredAccount};
 use crate::error::Error;
 
-/// The channel workers notify on commit; the query service listens to it.
-pub const CHECKPOINT_CHANNEL: &str = "ledger_checkpoints";
+pub use checkpoints::{advance, checkpoint, CHECKPOINT_CHANNEL};
 
 pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
     // The key store's tables first: the read models' grants name them.
@@ -254,60 +255,4 @@ pub async fn insert_archive(tx: &mut PgConnection, batch: &FoldedBatch) -> Resul
     .execute(&mut *tx)
     .await?;
     Ok(())
-}
-
-/// The checkpoints of a partition, creating missing rows. A projector with no
-/// row starts where the others are (its history is filled by a replay).
-pub async fn checkpoint(pool: &PgPool, names: &[&str], topic: &str, partition: i32) -> Result<i64, Error> {
-    let (existing,): (Option<i64>,) = sqlx::query_as(
-        "select min(next_offset) from projection_checkpoints where projection = any($1) and topic = $2 and partition = $3",
-    )
-    .bind(names)
-    .bind(topic)
-    .bind(partition)
-    .fetch_one(pool)
-    .await?;
-    let start = existing.unwrap_or(0);
-    sqlx::query(
-        "insert into projection_checkpoints (projection, topic, partition, next_offset)
-         select unnest($1::text[]), $2, $3, $4 on conflict do nothing",
-    )
-    .bind(names)
-    .bind(topic)
-    .bind(partition)
-    .bind(start)
-    .execute(pool)
-    .await?;
-    Ok(start)
-}
-
-/// Moves every projector's checkpoint from `from` to `to`, only if all are still
-/// at `from`. Returns false when another worker moved them: the caller must roll back.
-pub async fn advance(
-    tx: &mut PgConnection,
-    names: &[&str],
-    topic: &str,
-    partition: i32,
-    from: i64,
-    to: i64,
-    log_end: i64,
-) -> Result<bool, Error> {
-    let result = sqlx::query(
-        "update projection_checkpoints set next_offset = $5, log_end_offset = greatest($6, $5), updated_at = now()
-          where projection = any($1) and topic = $2 and partition = $3 and next_offset = $4",
-    )
-    .bind(names)
-    .bind(topic)
-    .bind(partition)
-    .bind(from)
-    .bind(to)
-    .bind(log_end)
-    .execute(&mut *tx)
-    .await?;
-    if result.rows_affected() != names.len() as u64 {
-        return Ok(false);
-    }
-    let payload = format!("{topic}\t{partition}\t{to}");
-    sqlx::query("select pg_notify($1, $2)").bind(CHECKPOINT_CHANNEL).bind(payload).execute(&mut *tx).await?;
-    Ok(true)
 }
