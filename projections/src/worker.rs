@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use events::resume::Resume;
+use events::resume::{Resume, Saved};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sqlx::PgPool;
@@ -104,12 +104,7 @@ impl Worker {
                 }
             }
             Change::Assigned(assigned) => {
-                let mut saved = Vec::with_capacity(assigned.len());
-                for p in assigned {
-                    saved.push((p, store::checkpoint(&self.pool, self.names(), &self.topic, p).await?));
-                }
-                // Carry on from a checkpoint only where the log proves it (docs/log-protocol.md, "Resuming").
-                let judged = ledger_runtime::resume::prove(&self.brokers, &self.topic, &saved).await?;
+                let (saved, judged) = self.judge(&assigned).await;
                 let mut refused = false;
                 for ((p, position), (_, resume)) in saved.into_iter().zip(judged) {
                     let applied = position.next_offset;
@@ -137,6 +132,29 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// The checkpoints of `assigned`, and whether the log proves each
+    /// (docs/log-protocol.md §11). Asked again while Postgres or the broker is
+    /// unreachable: a missing dependency is waited for.
+    async fn judge(&self, assigned: &[i32]) -> (Vec<(i32, Saved)>, Vec<(i32, Resume)>) {
+        let mut pause = Duration::from_millis(200);
+        loop {
+            let attempt = async {
+                let mut saved = Vec::with_capacity(assigned.len());
+                for &p in assigned {
+                    saved.push((p, store::checkpoint(&self.pool, self.names(), &self.topic, p).await?));
+                }
+                let judged = ledger_runtime::resume::prove(&self.brokers, &self.topic, &saved).await?;
+                Ok::<_, Error>((saved, judged))
+            };
+            match attempt.await {
+                Ok(answer) => return answer,
+                Err(error) => warn!(%error, "cannot check the checkpoints against the log yet; asking again"),
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
     }
 
     fn seek(&self, partition: i32, offset: i64) {
