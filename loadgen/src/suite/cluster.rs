@@ -162,7 +162,7 @@ pub(super) async fn until_moved(
 
 /// Sends `signal` to instance `victim` once the cluster is settled; returns
 /// the time until a partition it owned is served by another instance.
-async fn moved(
+pub(super) async fn moved(
     cluster: &Cluster<'_>,
     http: &reqwest::Client,
     ids: &[String],
@@ -226,28 +226,18 @@ pub(super) async fn scenario(
         rows.extend(memory(stack, http, n, aggregates).await?);
     }
 
-    // Failover: kill -9 the third instance; time to a 2xx on one of its partitions through a survivor.
-    let failover = moved(&cluster, http, &ids, 2, "-KILL").await?;
-    let mut row = Row::new(
-        "9. failover: kill -9 to the first 2xx on a moved partition",
-        format!("{:.0} ms", failover.as_secs_f64() * 1000.0),
-    );
-    row.note = "SESSION_TIMEOUT_MS default (10 s): the group notices the death, then the partition is loaded".into();
-    rows.push(row);
-
-    // Graceful handover: restart it, then SIGTERM the first instance.
-    cluster.instances[2].process.restart();
-    let handover = moved(&cluster, http, &ids, 0, "-TERM").await?;
-    let mut row = Row::new(
-        "9. graceful handover: SIGTERM to the first 2xx on a moved partition",
-        format!("{:.0} ms", handover.as_secs_f64() * 1000.0),
-    );
-    row.note =
-        "in-flight commits proven and answered, snapshot stored, group left, partitions loaded by the others".into();
-    rows.push(row);
+    rows.extend(super::restart::failover_and_handover(&mut cluster, http, &ids, "dynamic").await?);
     for static_members in [false, true] {
         rows.push(super::restart::in_place(stack, http, static_members).await?);
     }
+    // The same failover and handover in a group of static members.
+    let topic = format!("{}-cluster-static", stack.topic);
+    let mut members = Cluster { stack, topic, instances: Vec::new(), static_members: true };
+    for _ in 0..3 {
+        members.add().await?;
+    }
+    let ids = open_accounts(http, &members.instances[0].base, 64).await?;
+    rows.extend(super::restart::failover_and_handover(&mut members, http, &ids, "static").await?);
     Ok(rows)
 }
 

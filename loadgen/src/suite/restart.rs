@@ -4,14 +4,15 @@
 //! static membership the restarted instance is a new member, and the group
 //! waits for its dead predecessor's session to time out before it
 //! rebalances; with `GROUP_INSTANCE_ID` (KIP-345) it takes its old member's
-//! place, and its partitions, without a rebalance.
+//! place, and its partitions, without a rebalance. And failover and graceful
+//! handover, the same way with either kind of membership.
 
 use std::time::Instant;
 
 use anyhow::Context;
 use testkit::Stack;
 
-use super::cluster::{account_of, until_moved, Cluster};
+use super::cluster::{account_of, moved, until_moved, Cluster};
 use super::open_accounts;
 use super::report::Row;
 
@@ -39,4 +40,32 @@ pub(super) async fn in_place(stack: &Stack, http: &reqwest::Client, static_membe
         "a new member: the group waits for the old one's session (SESSION_TIMEOUT_MS 10 s) to end".into()
     };
     Ok(row)
+}
+
+/// Failover (kill -9 of the third instance, not restarted) and graceful
+/// handover (it is restarted, then the first gets SIGTERM) in a group of
+/// three, `kind` (`dynamic` or `static`) membership.
+pub(super) async fn failover_and_handover(
+    cluster: &mut Cluster<'_>,
+    http: &reqwest::Client,
+    ids: &[String],
+    kind: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let failover = moved(cluster, http, ids, 2, "-KILL").await?;
+    eprintln!("failover ({kind} membership): {} ms", failover.as_millis());
+    let mut first = Row::new(
+        format!("9. failover ({kind} membership): kill -9 to the first 2xx on a moved partition"),
+        format!("{:.0} ms", failover.as_secs_f64() * 1000.0),
+    );
+    first.note = "SESSION_TIMEOUT_MS default (10 s): the group notices the death, then the partition is loaded".into();
+    cluster.instances[2].process.restart();
+    let handover = moved(cluster, http, ids, 0, "-TERM").await?;
+    eprintln!("handover ({kind} membership): {} ms", handover.as_millis());
+    let mut second = Row::new(
+        format!("9. graceful handover ({kind} membership): SIGTERM to the first 2xx on a moved partition"),
+        format!("{:.0} ms", handover.as_secs_f64() * 1000.0),
+    );
+    second.note =
+        "in-flight commits proven and answered, snapshot stored, group left, partitions loaded by the others".into();
+    Ok(vec![first, second])
 }
