@@ -58,7 +58,7 @@ impl Cluster<'_> {
         self.instances.iter().map(|i| i.base.clone()).collect()
     }
 
-    /// Waits until the instances that answer `/readyz` own every partition once; returns the owners.
+    /// Waits until the instances own every partition once, each some; returns the owners.
     pub(super) async fn settled(&self, http: &reqwest::Client) -> anyhow::Result<HashMap<i64, String>> {
         let ops = testkit::client("bench-ops", &["ops"]);
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -73,7 +73,10 @@ impl Cluster<'_> {
                     total += 1;
                 }
             }
-            if owners.len() == PARTITIONS as usize && total == owners.len() {
+            // Every instance owns some partitions (one that joined late would
+            // otherwise be missed by a group that has not yet rebalanced).
+            let owning: std::collections::HashSet<&String> = owners.values().collect();
+            if owners.len() == PARTITIONS as usize && total == owners.len() && owning.len() == self.instances.len() {
                 // Each instance's directory must say so too before load is sent.
                 let mut agreed = true;
                 for instance in &self.instances {
