@@ -97,6 +97,43 @@ async fn still_serving_after(service: &Service, kind: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_open_file_limit_drops_below_the_fitted_cap_a_fresh_client_gets_a_slot_at_once_not_at_a_timeout() {
+    let stack = Stack::new().await;
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    // Heads are waited for 30 s: only an eviction can let a fresh client in within its 1 s.
+    let env = [("HEADER_READ_TIMEOUT_MS", "30000"), ("RUST_LOG", "info,rdkafka=warn")];
+    let mut service = Service::start_with_fd_limit(&stack.broker, &stack.db, &stack.topic, &env, Some(NOFILE));
+    service.ready().await;
+    let pid = service.pid().expect("running");
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fds").count();
+    let lowered = open + 200;
+    let status = std::process::Command::new("prlimit")
+        .args([format!("--pid={pid}"), format!("--nofile={lowered}:{lowered}")])
+        .status()
+        .expect("prlimit");
+    assert!(status.success(), "prlimit --pid lowers the service's open-file limit");
+
+    // Twice as many half-open connections as descriptors are left: accept fails with EMFILE.
+    let slow = connections(&service, 400, "POST /v1/accounts HTTP/1.1\r\nHost: x\r\n").await;
+    for _ in 0..3 {
+        fresh_client_is_answered(&service).await;
+    }
+    let ops = reqwest::Client::builder().timeout(Duration::from_secs(1)).build().expect("client");
+    let metrics_url = format!("{}/metrics", service.base);
+    let answer = ops.get(metrics_url).bearer_auth(testkit::token("ops", &["ops"])).send().await;
+    let text = answer.expect("metrics within 1 s").text().await.expect("text");
+    let evicted = text
+        .lines()
+        .find(|l| l.starts_with("ledger_http_connections_evicted_total "))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(evicted >= 1.0, "slots were freed by eviction: {text}");
+    let log = std::fs::read_to_string(service.log()).unwrap_or_default();
+    assert!(log.contains("out of file descriptors: serving fewer connections"), "see {}", service.log().display());
+    drop(slow);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_that_never_finish_their_headers_neither_lock_out_others_nor_stay_open() {
     let stack = Stack::new().await;
     let service = limited_service(&stack).await;

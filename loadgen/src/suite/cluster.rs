@@ -239,6 +239,7 @@ pub(super) async fn scenario(
     for _ in 0..3 {
         members.add().await?;
     }
+    members.settled(http).await?;
     let ids = open_accounts(http, &members.instances[0].base, 64).await?;
     rows.extend(super::restart::failover_and_handover(&mut members, http, &ids, "static").await?);
     Ok(rows)

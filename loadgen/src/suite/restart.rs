@@ -22,6 +22,7 @@ pub(super) async fn in_place(stack: &Stack, http: &reqwest::Client, static_membe
     let mut cluster = Cluster { stack, topic, instances: Vec::new(), static_members };
     cluster.add().await?;
     cluster.add().await?;
+    cluster.settled(http).await?;
     let ids = open_accounts(http, &cluster.instances[0].base, 64).await?;
     let owners = cluster.settled(http).await?;
     let account = account_of(&owners, &ids, &cluster.instances[1].base).context("an account on instance 2")?.clone();

@@ -71,9 +71,23 @@ pub(crate) async fn open_accounts(http: &reqwest::Client, base: &str, n: usize) 
     let mut ids = Vec::with_capacity(n);
     for chunk in 0..n.div_ceil(64) {
         let opens = (0..64.min(n - chunk * 64)).map(|_| async {
-            let answer: Value =
-                http.post(format!("{base}/v1/accounts")).json(&json!({"currency": "EUR"})).send().await?.json().await?;
-            anyhow::Ok(answer["account_id"].as_str().unwrap_or_default().to_owned())
+            // A group that is rebalancing answers 503 for a moment: ask again,
+            // with the same key, until the account is opened (once).
+            let key = uuid::Uuid::new_v4().to_string();
+            for _ in 0..100 {
+                let answer = http
+                    .post(format!("{base}/v1/accounts"))
+                    .header("idempotency-key", &key)
+                    .json(&json!({"currency": "EUR"}))
+                    .send()
+                    .await?;
+                let body: Value = answer.json().await.unwrap_or_default();
+                if let Some(id) = body["account_id"].as_str() {
+                    return anyhow::Ok(id.to_owned());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            anyhow::bail!("no account opened at {base} in 100 tries")
         });
         for id in futures::future::join_all(opens).await {
             ids.push(id?);

@@ -75,6 +75,13 @@ fn connection_limit(wanted: usize) -> usize {
     wanted.min(fit).max(1)
 }
 
+/// EMFILE (this process) or ENFILE (the system): no descriptor for a new connection.
+fn out_of_descriptors(error: &std::io::Error) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    matches!(error.raw_os_error(), Some(ENFILE | EMFILE))
+}
+
 /// Serves `router` on `listener` until `shutdown`, then lets requests in
 /// progress finish (at most the request timeout) and returns.
 pub async fn serve(
@@ -84,7 +91,7 @@ pub async fn serve(
     metrics: Arc<ConnMetrics>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let limit = connection_limit(args.max_connections);
+    let mut limit = connection_limit(args.max_connections);
     let table = Arc::new(Table { started: Instant::now(), next_id: AtomicU64::new(0), conns: Mutex::default() });
     let limits = Arc::new(args.clone());
     let args = &args;
@@ -97,8 +104,24 @@ pub async fn serve(
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,
+            Err(error) if out_of_descriptors(&error) => {
+                // The open-file limit dropped below the one the cap was fitted
+                // to: fit the cap to what is open now and free a slot at once,
+                // as reaching the cap does, so the connections waiting in the
+                // backlog get in instead of waiting for a timeout to free one.
+                let fitted = table.len().saturating_sub(1).max(1);
+                if fitted < limit {
+                    warn!(%error, max_connections = fitted, "out of file descriptors: serving fewer connections");
+                    limit = fitted;
+                }
+                if table.evict_one() {
+                    metrics.evicted.inc();
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
             Err(error) => {
-                // EMFILE and the like: back off instead of spinning.
+                // Anything else: back off instead of spinning.
                 warn!(%error, "cannot accept a connection");
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
