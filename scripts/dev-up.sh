@@ -65,7 +65,10 @@ cargo build --bins --quiet
 # other two join; each is ready once the group has settled.
 export WRITERS_GROUP=${WRITERS_GROUP:-ledger-writers}
 start_command() { # name, port
-  start "$1" env HTTP_ADDR="127.0.0.1:$2" ADVERTISED_URL="http://127.0.0.1:$2" target/debug/command-service
+  # GROUP_INSTANCE_ID: static membership, so a restarted instance takes its
+  # partitions back at once (BENCHMARKS.md, scenario 9: 0.2-0.3 s against ~10 s).
+  start "$1" env HTTP_ADDR="127.0.0.1:$2" ADVERTISED_URL="http://127.0.0.1:$2" GROUP_INSTANCE_ID="$WRITERS_GROUP-$1" \
+    target/debug/command-service
 }
 command_ready() { # name, port
   wait_http "http://127.0.0.1:$2/readyz" 120 || die "$1 did not get ready; see $DATA/logs/$1.log"
