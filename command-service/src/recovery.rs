@@ -54,14 +54,25 @@ pub async fn load(
     let mut parked = Vec::with_capacity(partitions.len());
     let mut ranges = Vec::with_capacity(partitions.len());
     let mut report = RecoveryReport { partitions: partitions.len() as i32, ..Default::default() };
+    let mut ends = Vec::with_capacity(partitions.len());
+    let mut snapshots = Vec::new();
     for &partition in partitions {
-        let end = kafka::end_offset(&source.producer.get(), source.topic, partition).await?;
+        ends.push(kafka::end_offset(&source.producer.get(), source.topic, partition).await?);
         let part = match kept.remove(&partition) {
             Some(part) => part,
-            None => from_snapshot(source, partition, end, &mut report).await?,
+            None => {
+                let part = from_snapshot(source, partition).await?;
+                if part.snapshot_offset > 0 {
+                    snapshots.push(parked.len());
+                }
+                part
+            }
         };
-        ranges.push((partition, part.state.next_offset, end));
         parked.push(part);
+    }
+    report.snapshots_used = use_proven(source, &mut parked, &snapshots).await?;
+    for (part, &end) in parked.iter().zip(&ends) {
+        ranges.push((part.state.partition, part.state.next_offset, end));
     }
     let prepared_ms = started.elapsed().as_millis() as u64;
     let consumer = kafka::bulk_reader(source.brokers)?;
@@ -89,12 +100,39 @@ pub async fn load(
     Ok((parked, report))
 }
 
-async fn from_snapshot(
-    source: &Source<'_>,
-    partition: i32,
-    end: i64,
-    report: &mut RecoveryReport,
-) -> Result<Parked, Error> {
+/// A snapshot is a cache of the fold of this log: one made on another log
+/// (the topic created again) would decide commands on a history that is not
+/// there. Keeps the snapshots at `loaded` the log proves (one check for all,
+/// docs/log-protocol.md §11), folds the others from their start; returns how
+/// many are used.
+async fn use_proven(source: &Source<'_>, parked: &mut [Parked], loaded: &[usize]) -> Result<usize, Error> {
+    let saved: Vec<(i32, Saved)> = loaded
+        .iter()
+        .map(|&i| {
+            let state = &parked[i].state;
+            (state.partition, Saved { next_offset: state.next_offset, last_commit: state.last_commit })
+        })
+        .collect();
+    let judged = ledger_runtime::resume::prove(source.brokers, source.topic, &saved).await?;
+    let mut used = 0;
+    for (&i, (partition, resume)) in loaded.iter().zip(judged) {
+        let offset = parked[i].snapshot_offset;
+        match resume {
+            Resume::Foreign(why) => {
+                warn!(partition, offset, "snapshot ignored, the partition is folded from its start: {why}");
+                parked[i] = Parked { state: PartitionState::new(partition), snapshot_offset: 0 };
+                continue;
+            }
+            Resume::Unproven(why) => info!(partition, offset, "snapshot used unproven: {why}"),
+            Resume::FromStart | Resume::Check(_) | Resume::Proven => {}
+        }
+        used += 1;
+    }
+    Ok(used)
+}
+
+/// The stored snapshot of `partition`, decoded, or an empty state.
+async fn from_snapshot(source: &Source<'_>, partition: i32) -> Result<Parked, Error> {
     let empty = Parked { state: PartitionState::new(partition), snapshot_offset: 0 };
     if !source.use_snapshots {
         return Ok(empty);
@@ -103,29 +141,16 @@ async fn from_snapshot(
         return Ok(empty);
     };
     match serde_json::from_slice::<PartitionState>(&bytes) {
-        Ok(mut state) if offset <= end && state.partition == partition => {
+        Ok(mut state) if state.partition == partition => {
             if state.next_offset != offset {
                 state.last_commit = None;
             }
             state.next_offset = offset;
-            // A snapshot is a cache of the fold of this log: one made on another log
-            // (the topic created again) would decide commands on a history that is not there.
-            let saved = Saved { next_offset: offset, last_commit: state.last_commit };
-            let judged = ledger_runtime::resume::prove(source.brokers, source.topic, &[(partition, saved)]).await?;
-            match judged.into_iter().next().map(|(_, r)| r) {
-                Some(Resume::Foreign(why)) => {
-                    warn!(partition, offset, "snapshot ignored, the partition is folded from its start: {why}");
-                    return Ok(empty);
-                }
-                Some(Resume::Unproven(why)) => info!(partition, offset, "snapshot used unproven: {why}"),
-                _ => {}
-            }
             state.count_keys();
-            report.snapshots_used += 1;
             Ok(Parked { state, snapshot_offset: offset })
         }
         Ok(_) => {
-            warn!(partition, offset, end, "snapshot is ahead of the log, ignoring it");
+            warn!(partition, offset, "snapshot is of another partition, ignoring it");
             Ok(empty)
         }
         Err(error) => {

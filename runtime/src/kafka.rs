@@ -119,19 +119,30 @@ pub async fn log_ends(brokers: &str, topic: &str, partitions: i32) -> Result<Vec
 
 /// The offset the next record of `partition` will get (the high watermark).
 pub async fn end_offset(producer: &Arc<FutureProducer>, topic: &str, partition: i32) -> Result<i64, Error> {
-    // A partition whose leader is moving (a new topic, a broker that died)
-    // answers NOT_LEADER_OR_FOLLOWER or LEADER_NOT_AVAILABLE for a moment:
-    // asked again, for up to 15 s.
+    let (producer, topic) = (Arc::clone(producer), topic.to_owned());
+    let marks = while_leader_moves(move || {
+        rdkafka::producer::Producer::client(&*producer).fetch_watermarks(&topic, partition, METADATA_TIMEOUT)
+    })
+    .await?;
+    Ok(marks.1)
+}
+
+/// Runs a blocking metadata request (`ask`) off the runtime's threads. A
+/// partition whose leader is moving (a new topic, a broker that died) answers
+/// NOT_LEADER_OR_FOLLOWER or LEADER_NOT_AVAILABLE for a moment: asked again,
+/// for up to 15 s.
+pub async fn while_leader_moves<T: Send + 'static>(
+    ask: impl Fn() -> rdkafka::error::KafkaResult<T> + Send + Sync + 'static,
+) -> Result<T, Error> {
+    let ask = Arc::new(ask);
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let (producer, owned) = (Arc::clone(producer), topic.to_owned());
-        let answer = tokio::task::spawn_blocking(move || {
-            rdkafka::producer::Producer::client(&*producer).fetch_watermarks(&owned, partition, METADATA_TIMEOUT)
-        })
-        .await
-        .map_err(|e| Error::Topic(format!("watermark task failed: {e}")))?;
+        let once = Arc::clone(&ask);
+        let answer = tokio::task::spawn_blocking(move || once())
+            .await
+            .map_err(|e| Error::Topic(format!("metadata task failed: {e}")))?;
         match answer {
-            Ok((_, high)) => return Ok(high),
+            Ok(value) => return Ok(value),
             Err(rdkafka::error::KafkaError::MetadataFetch(
                 RDKafkaErrorCode::NotLeaderForPartition | RDKafkaErrorCode::LeaderNotAvailable,
             )) if std::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,

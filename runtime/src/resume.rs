@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use events::resume::{self, Resume, Saved};
-use rdkafka::consumer::Consumer;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use tracing::{instrument, warn};
 
 use crate::kafka::{self, Error};
@@ -14,7 +13,7 @@ use crate::kafka::{self, Error};
 const WATERMARK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Judges each `(partition, saved)` against the log, in order.
-#[instrument(skip_all, fields(topic, partitions = saved.len()))]
+#[instrument(skip_all, fields(topic = topic, partitions = saved.len()))]
 pub async fn prove(brokers: &str, topic: &str, saved: &[(i32, Saved)]) -> Result<Vec<(i32, Resume)>, Error> {
     if saved.iter().all(|(_, s)| s.next_offset == 0) {
         return Ok(saved.iter().map(|&(p, _)| (p, Resume::FromStart)).collect());
@@ -44,27 +43,9 @@ pub async fn prove(brokers: &str, topic: &str, saved: &[(i32, Saved)]) -> Result
 }
 
 /// A partition's low and high watermarks, asked again while its leader moves.
-async fn watermarks(
-    consumer: &Arc<rdkafka::consumer::StreamConsumer>,
-    topic: &str,
-    partition: i32,
-) -> Result<(i64, i64), Error> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let (consumer, owned) = (Arc::clone(consumer), topic.to_owned());
-        let answer =
-            tokio::task::spawn_blocking(move || consumer.fetch_watermarks(&owned, partition, WATERMARK_TIMEOUT))
-                .await
-                .map_err(|e| Error::Topic(format!("watermark task failed: {e}")))?;
-        match answer {
-            Ok(marks) => return Ok(marks),
-            Err(KafkaError::MetadataFetch(
-                RDKafkaErrorCode::NotLeaderForPartition | RDKafkaErrorCode::LeaderNotAvailable,
-            )) if std::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
-            Err(error) => {
-                warn!(partition, %error, "cannot read the partition's watermarks");
-                return Err(Error::from(error));
-            }
-        }
-    }
+async fn watermarks(consumer: &Arc<StreamConsumer>, topic: &str, partition: i32) -> Result<(i64, i64), Error> {
+    let (consumer, owned) = (Arc::clone(consumer), topic.to_owned());
+    kafka::while_leader_moves(move || consumer.fetch_watermarks(&owned, partition, WATERMARK_TIMEOUT))
+        .await
+        .inspect_err(|error| warn!(partition, %error, "cannot read the partition's watermarks"))
 }
