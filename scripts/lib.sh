@@ -23,6 +23,22 @@ ensure_prometheus() {
   command -v promtool >/dev/null 2>&1 || die "promtool installed but not on PATH"
 }
 
+# The webhook receivers of the tests (webhooks/tests/receivers): a Python one
+# verifying with PyPI's standardwebhooks (in .data/venv, shared with the API
+# contract tools) and a Node one with npm's (npm ci from the committed lock).
+ensure_receivers() {
+  local dir=webhooks/tests/receivers venv=.data/venv
+  if ! "$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
+    log "installing the Python webhook receiver's standardwebhooks (PyPI)"
+    { [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"; } && "$venv/bin/pip" install -q -r "$dir/requirements.txt" \
+      || die "could not install standardwebhooks from PyPI into $venv"
+  fi
+  if [ ! -d "$dir/node_modules/standardwebhooks" ]; then
+    log "installing the Node webhook receiver's standardwebhooks (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --silent) || die "could not install standardwebhooks from npm into $dir"
+  fi
+}
+
 # PostgreSQL from Debian's packages: installs it when absent, creates the
 # cluster if there is none, lets local connections in without a password (the
 # scripts and tests connect as postgres@127.0.0.1), raises the connection limit

@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 ensure_kafka
 ensure_prometheus
 ensure_postgres
+ensure_receivers
 # The bank test runs every service binary as a process of its own (kill -9).
 cargo build --workspace --bins
 start_shared_test_kafka

@@ -12,6 +12,7 @@
 //! - [`problem`] — `application/problem+json` responses.
 //! - [`keys`] — data keys of data subjects (crypto-shredding): sealed by the KEK, cached, erased.
 //! - [`kafka`] — producer, topic creation, watermarks, reading partition ranges.
+//! - [`group`] — a consumer-group member whose positions are kept outside Kafka.
 //! - [`resume`] — whether the log proves a position saved outside it (a checkpoint, a snapshot).
 //! - [`ops`] — a worker's `/healthz`, `/readyz` and `/metrics`.
 //! - [`http_metrics`] — requests and latency by route, for every HTTP service.
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod boot;
 pub mod conn_metrics;
 pub mod contract;
+pub mod group;
 pub mod http_metrics;
 pub mod kafka;
 pub mod keys;

@@ -70,6 +70,27 @@ impl Kek {
     }
 }
 
+impl Kek {
+    /// `text` (a secret of a record `id`, such as a webhook endpoint's signing
+    /// secret) sealed as `field` under the KEK, as stored.
+    pub fn seal_text(&self, id: Uuid, field: &str, text: &str) -> String {
+        serde_json::to_string(&seal(&self.key, id, Uuid::nil(), field, text)).expect("a sealed value serialises")
+    }
+
+    /// Opens what [`Kek::seal_text`] sealed for `id` and `field` under the KEK `kek_id`.
+    pub fn open_text(&self, id: Uuid, field: &str, kek_id: &str, stored: &str) -> Result<String, KeyError> {
+        let wrong = || KeyError::WrongKek(kek_id.to_owned());
+        if kek_id != self.id {
+            return Err(wrong());
+        }
+        let sealed: Sealed = serde_json::from_str(stored).map_err(|_| wrong())?;
+        if sealed.subject != id {
+            return Err(wrong());
+        }
+        open(&self.key, Uuid::nil(), field, &sealed).map_err(|_| wrong())
+    }
+}
+
 impl std::fmt::Debug for Kek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Kek({}, <redacted>)", self.id)

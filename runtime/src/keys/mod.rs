@@ -141,6 +141,21 @@ impl SubjectKeys {
         Ok(found)
     }
 
+    /// As [`SubjectKeys::find`], but a cached "no such subject" is asked
+    /// again: for a reader that has just seen a field sealed for a subject it
+    /// cannot place yet (the subject may have been created since).
+    pub async fn find_fresh(&self, name: &str) -> Result<Option<(Uuid, DataKey)>, KeyError> {
+        let lookup = self.hash(name);
+        if let Some((at, Some(found))) = self.names.lock().unwrap_or_else(PoisonError::into_inner).get(&lookup) {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(Some(found.clone()));
+            }
+        }
+        let found = self.find_stored(&lookup).await?;
+        self.names.lock().unwrap_or_else(PoisonError::into_inner).insert(lookup, (Instant::now(), found.clone()));
+        Ok(found)
+    }
+
     /// What the store says of `subject` (`None`: no such subject).
     pub async fn record(&self, subject: Uuid) -> Result<Option<SubjectRecord>, KeyError> {
         Ok(store::subject_record(&self.pool, subject).await?.map(|(created_at, erased_at, by, why)| SubjectRecord {

@@ -1,0 +1,233 @@
+//! The intake: a member of the webhooks consumer group that folds each
+//! partition it is assigned from its first offset with the fold rule, and
+//! turns every event the log accepted past the partition's cursor into
+//! messages and deliveries, stored with the cursor's move in one transaction
+//! (`store::enqueue`): each event is enqueued exactly once, whichever worker
+//! dies when. Records before the cursor are only folded (for the accounts'
+//! owners and balances).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use events::resume::{Resume, Saved};
+use events::{LogFold, Record};
+use ledger_runtime::group::{Change, GroupConsumer};
+use rdkafka::consumer::Consumer;
+use rdkafka::Message as _;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use crate::dispatch::Owned;
+use crate::error::Error;
+use crate::payload::{self, Message, Owner};
+use crate::route::{admits, Target};
+use crate::secrets::Vault;
+use crate::store::{self, endpoints, NewDelivery};
+
+/// How long read records wait to be stored with others.
+const BATCH_WAIT: Duration = Duration::from_millis(5);
+/// Messages that are stored at once, without waiting.
+const BATCH_MAX: usize = 2000;
+/// Broker calls at assignment.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Intake {
+    pub consumer: GroupConsumer,
+    pub changes: mpsc::UnboundedReceiver<Change>,
+    pub brokers: String,
+    pub topic: String,
+    pub pool: PgPool,
+    pub vault: Vault,
+    pub owned: Owned,
+    pub ready: Arc<AtomicBool>,
+}
+
+/// One assigned partition.
+#[derive(Default)]
+struct Part {
+    fold: LogFold,
+    /// The next offset to fold.
+    next: i64,
+    /// The stored cursor (`None` until read and proven): messages are made from here.
+    cursor: Option<i64>,
+    /// The end at assignment: folded to here, the partition is caught up.
+    end: i64,
+    /// The commit id of the record before `next`.
+    last_commit: Option<Uuid>,
+    /// Messages made since the cursor, not stored yet.
+    batch: Vec<Message>,
+    /// The log is not the one the cursor was made on: nothing is done.
+    refused: bool,
+}
+
+impl Intake {
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), Error> {
+        self.consumer.subscribe(&[&self.topic])?;
+        let mut parts: HashMap<i32, Part> = HashMap::new();
+        let mut flush = tokio::time::interval(BATCH_WAIT);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(change) = self.changes.recv() => self.on_change(&mut parts, change),
+                _ = tick.tick() => self.start_pending(&mut parts).await,
+                _ = flush.tick() => self.flush(&mut parts).await,
+                message = self.consumer.recv() => match message {
+                    Ok(m) => {
+                        let full = on_record(&mut parts, m.partition(), m.offset(), m.payload().unwrap_or_default());
+                        if full {
+                            self.flush(&mut parts).await;
+                        }
+                    }
+                    Err(error) => warn!(%error, "consumer error"),
+                },
+            }
+            let ready = !parts.is_empty() && parts.values().all(|p| p.cursor.is_some() && p.next >= p.end);
+            self.ready.store(ready, Ordering::Relaxed);
+        }
+        self.flush(&mut parts).await;
+        self.consumer.unsubscribe();
+        info!("intake stopped: left the group");
+        Ok(())
+    }
+
+    fn on_change(&self, parts: &mut HashMap<i32, Part>, change: Change) {
+        match change {
+            Change::Assigned(assigned) => {
+                for partition in assigned {
+                    parts.insert(partition, Part::default());
+                    self.owned.set(partition, true);
+                }
+            }
+            Change::Revoked(revoked) => {
+                for partition in revoked {
+                    parts.remove(&partition);
+                    self.owned.set(partition, false);
+                }
+            }
+        }
+    }
+
+    /// Reads and proves the cursor of each partition that has none yet.
+    async fn start_pending(&self, parts: &mut HashMap<i32, Part>) {
+        let pending: Vec<i32> =
+            parts.iter().filter(|(_, p)| p.cursor.is_none() && !p.refused).map(|(k, _)| *k).collect();
+        for partition in pending {
+            let stored = match store::cursor(&self.pool, &self.topic, partition).await {
+                Ok(stored) => stored.unwrap_or((0, None)),
+                Err(error) => return warn!(partition, %error, "cannot read the cursor yet: retrying"),
+            };
+            let saved = Saved { next_offset: stored.0, last_commit: stored.1 };
+            let proof = ledger_runtime::resume::prove(&self.brokers, &self.topic, &[(partition, saved)]).await;
+            let high = tokio::task::block_in_place(|| {
+                self.consumer.fetch_watermarks(&self.topic, partition, BROKER_TIMEOUT).map(|(_, h)| h)
+            });
+            let (proof, high) = match (proof, high) {
+                (Ok(mut proof), Ok(high)) => (proof.pop().map(|(_, r)| r), high),
+                (Err(error), _) => return warn!(partition, %error, "cannot check the cursor against the log yet"),
+                (_, Err(error)) => return warn!(partition, %error, "cannot read the partition's end yet"),
+            };
+            let Some(part) = parts.get_mut(&partition) else { continue };
+            if let Some(Resume::Foreign(why)) = proof {
+                error!(partition, %why, "refusing to carry on: the cursor was made on another log");
+                part.refused = true;
+                continue;
+            }
+            info!(partition, cursor = saved.next_offset, end = high, "cursor read: making deliveries from there");
+            part.cursor = Some(saved.next_offset);
+            part.end = high;
+            part.batch.retain(|m| m.offset >= saved.next_offset);
+        }
+    }
+
+    /// Stores each partition's new messages with their deliveries and moves its cursor.
+    async fn flush(&self, parts: &mut HashMap<i32, Part>) {
+        let dirty = |p: &Part| p.cursor.is_some_and(|c| p.next > c);
+        if !parts.values().any(dirty) {
+            return;
+        }
+        let sealed_for: HashSet<Uuid> = parts
+            .values()
+            .flat_map(|p| p.batch.iter())
+            .filter_map(|m| if let Some(Owner::Subject(s)) = &m.owner { Some(*s) } else { None })
+            .collect();
+        let targets = match self.targets(&sealed_for).await {
+            Ok(targets) => targets,
+            Err(error) => return warn!(%error, "cannot read the endpoints: deliveries wait"),
+        };
+        for (partition, part) in parts.iter_mut().filter(|(_, p)| dirty(p)) {
+            let Some(cursor) = part.cursor else { continue };
+            let mut deliveries = Vec::new();
+            for message in &part.batch {
+                for (endpoint, subject) in &targets {
+                    if admits(&Target { endpoint, subject: *subject }, message) {
+                        deliveries.push(NewDelivery { endpoint_id: endpoint.id, event_id: message.event_id });
+                    }
+                }
+            }
+            let span = (cursor, part.next, part.last_commit);
+            match store::enqueue(&self.pool, &self.topic, *partition, span, &part.batch, &deliveries).await {
+                Ok(true) => {
+                    part.cursor = Some(part.next);
+                    part.batch.clear();
+                    if !deliveries.is_empty() {
+                        self.owned.wake.notify_one();
+                    }
+                }
+                Ok(false) => {
+                    // Another worker moved the cursor (a rebalance overlap): read it again and refold.
+                    warn!(partition, "the cursor moved under this worker: folding the partition again");
+                    *part = Part::default();
+                    let _ = self.consumer.seek(&self.topic, *partition, rdkafka::Offset::Beginning, Duration::ZERO);
+                }
+                Err(error) => warn!(partition, %error, "cannot store deliveries yet: retrying"),
+            }
+        }
+    }
+
+    /// The enabled endpoints, each with its owner's data subject. When the
+    /// batch holds fields sealed for a subject no endpoint is known to have,
+    /// the owners without one are looked up afresh: a subject is created
+    /// before anything is sealed for it, so the look-up then finds it.
+    async fn targets(&self, sealed_for: &HashSet<Uuid>) -> Result<Vec<(endpoints::Endpoint, Option<Uuid>)>, Error> {
+        let mut targets = Vec::new();
+        for endpoint in endpoints::enabled(&self.pool).await? {
+            let subject =
+                if endpoint.scope == "own" { self.vault.subject_of(&endpoint.owner_sub).await? } else { None };
+            targets.push((endpoint, subject));
+        }
+        let known: HashSet<Uuid> = targets.iter().filter_map(|(_, s)| *s).collect();
+        if sealed_for.iter().any(|s| !known.contains(s)) {
+            for (endpoint, subject) in targets.iter_mut().filter(|(e, s)| e.scope == "own" && s.is_none()) {
+                *subject = self.vault.subject_of_fresh(&endpoint.owner_sub).await?;
+            }
+        }
+        Ok(targets)
+    }
+}
+
+/// Folds one record; true when the partition's batch should be stored now.
+fn on_record(parts: &mut HashMap<i32, Part>, partition: i32, offset: i64, value: &[u8]) -> bool {
+    let Some(part) = parts.get_mut(&partition) else { return false };
+    if offset < part.next || part.refused {
+        return false;
+    }
+    part.next = offset + 1;
+    let Ok(Record::Account(commit)) = Record::decode(value) else {
+        part.last_commit = None;
+        return false;
+    };
+    let before = part.fold.accounts.get(&commit.aggregate_id).cloned().unwrap_or_default();
+    part.last_commit = Some(commit.commit_id);
+    if !part.fold.fold(&commit).is_accepted() || part.cursor.is_some_and(|c| offset < c) {
+        return false;
+    }
+    part.batch.extend(payload::messages(partition, offset, &commit, &before));
+    part.batch.len() >= BATCH_MAX
+}
