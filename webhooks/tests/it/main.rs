@@ -1,6 +1,7 @@
 //! Integration tests of the webhooks service: every service a process of its
 //! own, and receivers verifying with the Standard Webhooks libraries.
 
+mod api;
 mod delivery;
 mod disable;
 mod ssrf;
