@@ -2,6 +2,7 @@
 //! own, and receivers verifying with the Standard Webhooks libraries.
 
 mod api;
+mod chaos;
 mod delivery;
 mod disable;
 mod ssrf;

@@ -10,8 +10,9 @@ use testkit::{free_port, wait_ready, workspace_bin, Broker, Database, Process};
 use uuid::Uuid;
 
 pub struct System {
-    /// Held for their drop: the broker handle, the test database, the driver process.
-    _broker: Broker,
+    pub broker: Broker,
+    pub topic: String,
+    /// Held for their drop: the test database, the driver process.
     _db: Database,
     _driver: Service,
     pub commands: Service,
@@ -39,7 +40,11 @@ impl Service {
 impl System {
     /// Everything on the shared broker; `hooks_env` is added to the webhooks service's environment.
     pub async fn start(hooks_env: &[(&str, &str)]) -> System {
-        let broker = Broker::start();
+        System::on(Broker::start(), hooks_env).await
+    }
+
+    /// The same on `broker` (one the test may kill: [`Broker::own`]).
+    pub async fn on(broker: Broker, hooks_env: &[(&str, &str)]) -> System {
         let db = Database::fresh().await;
         let topic = format!("ledger.events.{}", Uuid::new_v4().simple());
         let common = |extra: &[(&str, &str)]| {
@@ -74,7 +79,7 @@ impl System {
         env.extend_from_slice(hooks_env);
         let mut hooks = Service::start("webhooks", common(&env));
         hooks.ready().await;
-        System { _broker: broker, _db: db, _driver: driver, commands, hooks }
+        System { broker, topic, _db: db, _driver: driver, commands, hooks }
     }
 
     pub fn endpoints(&self) -> String {
@@ -164,13 +169,24 @@ impl Receiver {
         Receiver::start("node".into(), receivers_dir().join("receiver.mjs")).await
     }
 
+    /// The Python receiver with `env` (`RECEIVER_SEED`, `RECEIVER_TIMEOUT_S`).
+    pub async fn python_with(env: &[(&str, &str)]) -> Receiver {
+        let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.data/venv/bin/python");
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Receiver::start_with(python, receivers_dir().join("receiver.py"), env).await
+    }
+
     async fn start(program: PathBuf, script: PathBuf) -> Receiver {
+        Receiver::start_with(program, script, Vec::new()).await
+    }
+
+    async fn start_with(program: PathBuf, script: PathBuf, env: Vec<(String, String)>) -> Receiver {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("ledgerline-receiver-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("a receiver dir");
         let (log, secrets, behaviour) = (dir.join("log.jsonl"), dir.join("secrets.json"), dir.join("behaviour.json"));
         let args = [port.to_string(), path(&log), path(&secrets), path(&behaviour)];
-        let process = Process::start_with_args(program, [vec![path(&script)], args.to_vec()].concat(), Vec::new());
+        let process = Process::start_with_args(program, [vec![path(&script)], args.to_vec()].concat(), env);
         let url = format!("http://127.0.0.1:{port}/hook");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
