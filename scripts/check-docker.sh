@@ -297,13 +297,14 @@ grep -q '\./nginx/command-lb\.conf:/etc/nginx/conf\.d/' docker/compose.yml \
   || die "docker/compose.yml does not mount docker/nginx/command-lb.conf into command-lb"
 # The file is an http{}-level snippet (the image includes conf.d/*.conf in its
 # http{} block): wrap it the same way. nginx -t resolves upstream hostnames, and
-# command-1..3 exist only on the compose network, so check a copy naming
+# command-1..3 and webhooks exist only on the compose network, so check a copy naming
 # 127.0.0.1 instead (nginx -t binds no port, so nothing needs to listen there).
 nginx_dir=$(mktemp -d)
 trap 'rm -rf "$nginx_dir"' EXIT
-sed -E 's/\<command-([0-9]+):8080\>/127.0.0.1:1808\1/g' docker/nginx/command-lb.conf >"$nginx_dir/command-lb.conf"
-if grep -Eq '^[^#]*\<command-[0-9]+:' "$nginx_dir/command-lb.conf"; then
-  die "docker/nginx/command-lb.conf: an upstream host other than command-N:8080; update this check"
+sed -E 's/\<command-([0-9]+):8080\>/127.0.0.1:1808\1/g; s/\<webhooks:8084\>/127.0.0.1:18084/g' \
+  docker/nginx/command-lb.conf >"$nginx_dir/command-lb.conf"
+if grep -Eq '^[^#]*\<(command-[0-9]+|webhooks):' "$nginx_dir/command-lb.conf"; then
+  die "docker/nginx/command-lb.conf: an upstream host other than command-N:8080 and webhooks:8084; update this check"
 fi
 cat >"$nginx_dir/nginx.conf" <<EOF
 pid $nginx_dir/nginx.pid;
@@ -355,6 +356,9 @@ known_metrics=(
   ledger_transfers_steps_sent_total ledger_transfers_steps_done_total
   ledger_transfers_steps_retried_total ledger_transfers_open_holds
   ledger_transfers_steps_in_flight ledger_transfers_steps_queued
+  # webhooks
+  ledger_webhooks_attempts_total ledger_webhooks_lag_deliveries
+  ledger_webhooks_lag_seconds ledger_webhooks_disabled_endpoints
   # every service
   process_cpu_seconds_total process_resident_memory_bytes
   process_virtual_memory_bytes process_open_fds process_max_fds
@@ -368,7 +372,7 @@ known_metrics=(
 known_histograms=(
   ledger_http_request_duration_seconds ledger_writer_batch_commits
   ledger_writer_delivery_seconds ledger_query_consistency_wait_seconds
-  ledger_projection_batch_apply_seconds
+  ledger_projection_batch_apply_seconds ledger_webhooks_delivery_latency_seconds
 )
 
 ensure_prometheus
@@ -479,7 +483,7 @@ for key in ("series", "expr"):
 prom = "docker/prometheus/prometheus.yml"
 text = open(prom).read()
 jobs = yaml_values(prom, "job_name")
-expected = ["command-service", "query-service", "projections", "transfers"]
+expected = ["command-service", "query-service", "projections", "transfers", "webhooks"]
 if sorted(jobs) != sorted(expected):
     errors.append(f"{prom}: jobs {jobs}, expected exactly {expected}")
 if re.search(r"^\s*static_configs:", text, re.M):
