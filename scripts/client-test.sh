@@ -18,12 +18,14 @@ fi
 "$VENV/bin/python" -c 'import dateutil' 2>/dev/null || "$VENV/bin/pip" install -q python-dateutil
 CLIENTS=.data/clients
 rm -rf "$CLIENTS" && mkdir -p "$CLIENTS"
-for service in command query; do
-  log "generating ledgerline_$service from docs/openapi/$service-service.json"
-  PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/openapi-python-client" generate --path "docs/openapi/$service-service.json" --meta none \
-    --fail-on-warning --output-path "$CLIENTS/ledgerline_$service" >/dev/null
+for service in command:command-service query:query-service webhooks:webhooks; do
+  name=${service%%:*} document=docs/openapi/${service##*:}.json
+  log "generating ledgerline_$name from $document"
+  PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/openapi-python-client" generate --path "$document" --meta none \
+    --fail-on-warning --output-path "$CLIENTS/ledgerline_$name" >/dev/null
 done
 use_dev_stack
 TOKEN=$(dev_token "client-$$" client)
-LEDGER_COMMAND_URL=http://127.0.0.1:8080 LEDGER_QUERY_URL=http://127.0.0.1:8081 LEDGER_TOKEN=$TOKEN \
+LEDGER_COMMAND_URL=http://127.0.0.1:8080 LEDGER_QUERY_URL=http://127.0.0.1:8081 LEDGER_WEBHOOKS_URL=http://127.0.0.1:8084 \
+  LEDGER_TOKEN=$TOKEN \
   PYTHONPATH="$CLIENTS" "$VENV/bin/python" scripts/client/flow.py

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LEDGER_DATA:-$PWD/.data}
 # command-service: the pid file of a stack started before there were three instances.
-for name in transfers query-service projections command-3 command-2 command-1 command-service; do
+for name in webhooks transfers query-service projections command-3 command-2 command-1 command-service; do
   pidfile="$DATA/pids/$name"
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")

@@ -89,6 +89,12 @@ wait_http http://127.0.0.1:8081/readyz 120 || die "query-service did not get rea
 # The transfer driver credits destinations, reverses refusals and expires holds.
 start transfers env HTTP_ADDR=127.0.0.1:8083 COMMAND_URL=http://127.0.0.1:8080 target/debug/transfers
 wait_http http://127.0.0.1:8083/readyz 120 || die "transfers did not get ready; see $DATA/logs/transfers.log"
+# Webhooks to partners (docs/webhooks.md). Locally, receivers on this machine
+# are admitted (plain http to loopback); a deployment admits https to public
+# addresses only.
+start webhooks env HTTP_ADDR=127.0.0.1:8084 WEBHOOKS_ALLOWED_HOSTS="${WEBHOOKS_ALLOWED_HOSTS:-127.0.0.1,::1,localhost}" \
+  target/debug/webhooks
+wait_http http://127.0.0.1:8084/readyz 120 || die "webhooks did not get ready; see $DATA/logs/webhooks.log"
 
 cat <<MSG
 
@@ -97,6 +103,7 @@ Ledgerline is up.
   query API     http://127.0.0.1:8081
   projections   http://127.0.0.1:8082/metrics (Prometheus)
   transfers     http://127.0.0.1:8083/metrics (the transfer driver)
+  webhooks API  http://127.0.0.1:8084/v1/webhooks/endpoints (signed deliveries to partners; docs/webhooks.md)
   Kafka         $KAFKA_BROKERS (Apache Kafka $KAFKA_VERSION, mode $MODE, data in $DATA/kafka/$MODE), topic $EVENTS_TOPIC
   logs          $DATA/logs/
 

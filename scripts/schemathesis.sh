@@ -2,7 +2,7 @@
 # The API contract, checked from outside: schemathesis with every check
 # (--checks all: schema-valid requests accepted, schema-invalid ones refused,
 # response bodies, statuses, content types and headers as documented, links
-# followed in the stateful phase) on both services, from the OpenAPI documents
+# followed in the stateful phase) on the three HTTP services, from the OpenAPI documents
 # they serve, with every seed given. Zero failures, or it exits non-zero.
 #
 # Starts the local stack (scripts/dev-up.sh) unless it is already running, and
@@ -28,10 +28,12 @@ fi
 use_dev_stack
 # An all-roles development token.
 TOKEN=$(dev_token schemathesis client analyst ops)
-export LEDGER_COMMAND_URL=http://127.0.0.1:8080 LEDGER_QUERY_URL=http://127.0.0.1:8081 LEDGER_TOKEN=$TOKEN
+# A webhook URL the local egress rules admit (a closed port: attempts fail fast).
+export LEDGER_COMMAND_URL=http://127.0.0.1:8080 LEDGER_QUERY_URL=http://127.0.0.1:8081 \
+  LEDGER_WEBHOOKS_URL=http://127.0.0.1:8084 LEDGER_WEBHOOK_RECEIVER=http://127.0.0.1:9/hook LEDGER_TOKEN=$TOKEN
 status=0
 for seed in $SEEDS; do
-  for svc in command:8080 query:8081; do
+  for svc in command:8080 query:8081 webhooks:8084; do
     name=${svc%%:*}; port=${svc##*:}
     log "schemathesis: $name service on :$port, --checks all, $EXAMPLES examples per operation, seed $seed"
     "$VENV/bin/schemathesis" --config-file scripts/schemathesis/schemathesis.toml run \

@@ -20,7 +20,12 @@ An Idempotency-Key names one request: reusing it for another is refused
 says), an answer about what the server saw before, not about the shape. So a
 positive case's key is made unique to the case (its value is kept as a prefix).
 
-Environment: LEDGER_COMMAND_URL, LEDGER_QUERY_URL, LEDGER_TOKEN (a bearer token).
+A body property marked `x-ledgerline-egress` (a webhook endpoint's URL) is
+admitted or not by where it points, which no schema can say: in a positive
+case it is set to LEDGER_WEBHOOK_RECEIVER, a URL the egress rules admit.
+
+Environment: LEDGER_COMMAND_URL, LEDGER_QUERY_URL, LEDGER_WEBHOOKS_URL,
+LEDGER_WEBHOOK_RECEIVER, LEDGER_TOKEN (a bearer token).
 """
 
 import json
@@ -32,8 +37,11 @@ import schemathesis
 
 OPAQUE = "x-ledgerline-opaque"
 DISTINCT = "x-ledgerline-distinct"
+EGRESS = "x-ledgerline-egress"
 COMMAND = os.environ["LEDGER_COMMAND_URL"]
 QUERY = os.environ["LEDGER_QUERY_URL"]
+WEBHOOKS = os.environ["LEDGER_WEBHOOKS_URL"]
+RECEIVER = os.environ["LEDGER_WEBHOOK_RECEIVER"]
 AUTH = {"Authorization": "Bearer " + os.environ["LEDGER_TOKEN"]}
 
 
@@ -54,10 +62,11 @@ def _issued():
 
 
 def _marked():
-    """(METHOD, path) -> opaque parameters [(location, name, issued_as)], and
-    (METHOD, path) -> the body's distinct groups, for both documents."""
-    opaque, distinct = {}, {}
-    for base in (COMMAND, QUERY):
+    """(METHOD, path) -> opaque parameters [(location, name, issued_as)],
+    (METHOD, path) -> the body's distinct groups, and (METHOD, path) -> the
+    body's egress-checked properties, for every document."""
+    opaque, distinct, egress = {}, {}, {}
+    for base in (COMMAND, QUERY, WEBHOOKS):
         with urllib.request.urlopen(base + "/openapi.json", timeout=30) as response:
             document = json.loads(response.read())
         schemas = document.get("components", {}).get("schemas", {})
@@ -70,14 +79,17 @@ def _marked():
                         opaque.setdefault(key, []).append((parameter["in"], parameter["name"], issued_as))
                 for content in operation.get("requestBody", {}).get("content", {}).values():
                     ref = content.get("schema", {}).get("$ref", "")
-                    groups = schemas.get(ref.rsplit("/", 1)[-1], {}).get(DISTINCT)
-                    if groups:
-                        distinct[key] = groups
-    return opaque, distinct
+                    schema = schemas.get(ref.rsplit("/", 1)[-1], {})
+                    if schema.get(DISTINCT):
+                        distinct[key] = schema[DISTINCT]
+                    marked = [n for n, p in schema.get("properties", {}).items() if EGRESS in p]
+                    if marked:
+                        egress[key] = marked
+    return opaque, distinct, egress
 
 
 ISSUED = _issued()
-OPAQUE_PARAMETERS, DISTINCT_GROUPS = _marked()
+OPAQUE_PARAMETERS, DISTINCT_GROUPS, EGRESS_PROPERTIES = _marked()
 
 
 @schemathesis.hook
@@ -92,6 +104,9 @@ def before_call(context, case, kwargs):
     if case.headers and case.headers.get("Idempotency-Key"):
         case.headers["Idempotency-Key"] = (case.headers["Idempotency-Key"][:200].rstrip() + " " + uuid.uuid4().hex).lstrip()
     if isinstance(case.body, dict):
+        for name in EGRESS_PROPERTIES.get((case.method.upper(), case.path), []):
+            if name in case.body:
+                case.body[name] = RECEIVER
         for group in DISTINCT_GROUPS.get((case.method.upper(), case.path), []):
             seen = set()
             for name in group:

@@ -71,8 +71,8 @@ impl Egress {
     /// checked here; a host name is checked at connect time, on every address
     /// it resolves to then (see [`Egress::check_addr`]).
     pub fn check_url(&self, raw: &str) -> Result<Url, Refusal> {
-        if raw.len() > MAX_URL_LEN {
-            return Err(Refusal::Invalid(format!("longer than {MAX_URL_LEN} bytes")));
+        if raw.chars().count() > MAX_URL_LEN {
+            return Err(Refusal::Invalid(format!("longer than {MAX_URL_LEN} characters")));
         }
         let url = Url::parse(raw).map_err(|e| Refusal::Invalid(e.to_string()))?;
         let host = match url.host() {

@@ -12,20 +12,17 @@ use uuid::Uuid;
 use super::cursor;
 use super::endpoints::load;
 use super::extract::{Body, Params};
-use super::views::{limit, AttemptPage, AttemptView, PageQuery, ReplayBody, Replayed, RotatedSecret};
+use super::views::{limit, AttemptPage, AttemptPageQuery, AttemptView, ReplayBody, Replayed, RotatedSecret};
 use crate::error::Error;
 use crate::payload::{API_VERSION, TEST_TYPE};
 use crate::signing::SigningSecret;
 use crate::state::AppState;
 use crate::store::{deliveries, endpoints};
 
-type Problem = ledger_runtime::problem::ProblemDoc;
-
 /// A new secret; the previous one keeps signing (beside it) for the overlap.
 #[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/rotate-secret", tag = "webhooks",
     operation_id = "rotate_webhook_secret", params(("id" = String, Path)), responses(
-        (status = 200, description = "The new secret, shown this once", body = RotatedSecret),
-        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json")))]
+        (status = 200, description = "The new secret, shown this once", body = RotatedSecret), super::openapi::ApiErrors))]
 pub async fn rotate(
     State(state): State<AppState>,
     principal: Principal,
@@ -43,8 +40,7 @@ pub async fn rotate(
 /// Sends a signed `webhook.test` message now and answers how it went.
 #[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/test", tag = "webhooks", operation_id = "test_webhook_endpoint",
     params(("id" = String, Path)), responses(
-        (status = 200, description = "The attempt, whatever the receiver answered", body = AttemptView),
-        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json")))]
+        (status = 200, description = "The attempt, whatever the receiver answered", body = AttemptView), super::openapi::ApiErrors))]
 pub async fn test(
     State(state): State<AppState>,
     principal: Principal,
@@ -69,14 +65,13 @@ pub async fn test(
 
 /// The endpoint's attempts, newest first.
 #[utoipa::path(get, path = "/v1/webhooks/endpoints/{id}/attempts", tag = "webhooks",
-    operation_id = "list_webhook_attempts", params(("id" = String, Path), PageQuery), responses(
-        (status = 200, description = "A page of attempts", body = AttemptPage),
-        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json")))]
+    operation_id = "list_webhook_attempts", params(("id" = String, Path), AttemptPageQuery), responses(
+        (status = 200, description = "A page of attempts", body = AttemptPage), super::openapi::ApiErrors))]
 pub async fn attempts(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    Params(query): Params<PageQuery>,
+    Params(query): Params<AttemptPageQuery>,
 ) -> Result<Json<AttemptPage>, Error> {
     let endpoint = load(&state, &principal, &id).await?;
     let limit = limit(query.limit)?;
@@ -94,9 +89,7 @@ pub async fn attempts(
 /// those delivered, those given up, and those made before it existed.
 #[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/replay", tag = "webhooks",
     operation_id = "replay_webhook_endpoint", params(("id" = String, Path)), request_body = ReplayBody, responses(
-        (status = 202, description = "Queued again", body = Replayed),
-        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json")))]
+        (status = 202, description = "Queued again", body = Replayed), super::openapi::ApiErrors))]
 pub async fn replay(
     State(state): State<AppState>,
     principal: Principal,
@@ -104,10 +97,9 @@ pub async fn replay(
     Body(body): Body<ReplayBody>,
 ) -> Result<(StatusCode, Json<Replayed>), Error> {
     let endpoint = load(&state, &principal, &id).await?;
-    let since = match (body.since, body.position.as_deref()) {
-        (Some(since), None) => since,
-        (None, Some(position)) => cursor::parse_position(position)?,
-        _ => return Err(Error::Validation("give one of `since` or `position`".into())),
+    let since = match body {
+        ReplayBody::Since(s) => s.since,
+        ReplayBody::Position(p) => cursor::parse_position(&p.position)?,
     };
     let scope = if endpoint.scope == "own" {
         Some((state.vault.subject_of_fresh(&endpoint.owner_sub).await?, endpoint.owner_sub.as_str()))

@@ -11,7 +11,7 @@ use super::cursor;
 use super::extract::{Body, Params};
 use super::views::{
     check_description, check_types, limit, may_create, visible, CreatedEndpoint, EndpointChanges, EndpointPage,
-    EndpointView, NewEndpointBody, PageQuery, Scope,
+    EndpointPageQuery, EndpointView, NewEndpointBody, Scope,
 };
 use crate::error::Error;
 use crate::signing::SigningSecret;
@@ -33,9 +33,7 @@ pub(super) async fn load(state: &AppState, principal: &Principal, raw: &str) -> 
     request_body = NewEndpointBody,
     responses(
         (status = 201, description = "Created; `Location` names it", body = CreatedEndpoint,
-         headers(("Location" = String, description = "The endpoint's URL"))),
-        (status = 422, description = "`validation_failed`, `url_invalid`, `url_scheme_refused` or `url_address_refused`",
-         body = ledger_runtime::problem::ProblemDoc, content_type = "application/problem+json")))]
+         headers(("Location" = String, description = "The endpoint's URL"))), super::openapi::ApiErrors))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -67,11 +65,11 @@ pub async fn create(
 
 /// The caller's endpoints (every endpoint, for ops), by id.
 #[utoipa::path(get, path = "/v1/webhooks/endpoints", tag = "webhooks", operation_id = "list_webhook_endpoints",
-    params(PageQuery), responses((status = 200, description = "A page of endpoints", body = EndpointPage)))]
+    params(EndpointPageQuery), responses((status = 200, description = "A page of endpoints", body = EndpointPage), super::openapi::ApiErrors))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    Params(query): Params<PageQuery>,
+    Params(query): Params<EndpointPageQuery>,
 ) -> Result<Json<EndpointPage>, Error> {
     principal.require_any(&[Role::Client, Role::Ops])?;
     let limit = limit(query.limit)?;
@@ -87,9 +85,7 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/v1/webhooks/endpoints/{id}", tag = "webhooks", operation_id = "get_webhook_endpoint",
     params(("id" = String, Path)), responses(
-        (status = 200, description = "The endpoint", body = EndpointView),
-        (status = 404, description = "`not_found`", body = ledger_runtime::problem::ProblemDoc,
-         content_type = "application/problem+json")))]
+        (status = 200, description = "The endpoint", body = EndpointView), super::openapi::ApiErrors))]
 pub async fn one(
     State(state): State<AppState>,
     principal: Principal,
@@ -101,11 +97,7 @@ pub async fn one(
 /// Changes the URL, the filter, the description, or enables/disables it.
 #[utoipa::path(patch, path = "/v1/webhooks/endpoints/{id}", tag = "webhooks", operation_id = "update_webhook_endpoint",
     params(("id" = String, Path)), request_body = EndpointChanges, responses(
-        (status = 200, description = "The endpoint as changed", body = EndpointView),
-        (status = 404, description = "`not_found`", body = ledger_runtime::problem::ProblemDoc,
-         content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed` or a refused URL", body = ledger_runtime::problem::ProblemDoc,
-         content_type = "application/problem+json")))]
+        (status = 200, description = "The endpoint as changed", body = EndpointView), super::openapi::ApiErrors))]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
@@ -133,9 +125,7 @@ pub async fn update(
 /// Deletes the endpoint and everything pending for it.
 #[utoipa::path(delete, path = "/v1/webhooks/endpoints/{id}", tag = "webhooks", operation_id = "delete_webhook_endpoint",
     params(("id" = String, Path)), responses(
-        (status = 204, description = "Deleted"),
-        (status = 404, description = "`not_found`", body = ledger_runtime::problem::ProblemDoc,
-         content_type = "application/problem+json")))]
+        (status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,

@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use ledger_runtime::auth::BearerAuth;
 use ledger_runtime::problem::ProblemDoc;
 use serde_json::{json, Value};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::{IntoResponses, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::views::{
     AttemptPage, AttemptView, CreatedEndpoint, EndpointChanges, EndpointPage, EndpointView, NewEndpointBody,
-    ReplayBody, Replayed, RotatedSecret, Scope,
+    ReplayBody, ReplayPosition, ReplaySince, Replayed, RotatedSecret, Scope,
 };
 use crate::payload::TYPES;
 
@@ -42,6 +42,36 @@ pub struct WebhookMessage {
     /// `reason`) are opened only for an endpoint of their owner, and are null
     /// for any other and once their owner is erased.
     data: Value,
+}
+
+/// Every error, as application/problem+json with a stable `code`.
+#[derive(IntoResponses)]
+pub enum ApiErrors {
+    /// `validation_failed` (malformed JSON, unknown fields, wrong types, bad parameters) or `bad_cursor`.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(ProblemDoc),
+    /// `unauthorized`: no bearer token, or a bad one. Has WWW-Authenticate.
+    #[response(status = 401, content_type = "application/problem+json", headers(("WWW-Authenticate" = String)))]
+    Unauthorized(ProblemDoc),
+    /// `forbidden`: neither `client` nor `ops`, or a client asking for scope `all`.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(ProblemDoc),
+    /// `not_found`: no such endpoint (or not the caller's).
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(ProblemDoc),
+    /// `payload_too_large`.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(ProblemDoc),
+    /// `unsupported_media_type`: the body is not application/json.
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(ProblemDoc),
+    /// `validation_failed` (a rule on a value), or the URL refused: `url_invalid`,
+    /// `url_scheme_refused`, `url_address_refused`.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Unprocessable(ProblemDoc),
+    /// `unavailable`: the database does not answer. Has Retry-After.
+    #[response(status = 503, content_type = "application/problem+json", headers(("Retry-After" = String)))]
+    Unavailable(ProblemDoc),
 }
 
 #[derive(ToSchema)]
@@ -83,6 +113,8 @@ pub struct LogPlace {
         AttemptView,
         AttemptPage,
         ReplayBody,
+        ReplaySince,
+        ReplayPosition,
         Replayed,
         Scope,
         WebhookMessage,
@@ -124,9 +156,27 @@ fn webhooks() -> Value {
     Value::Object(entries.collect())
 }
 
+/// What JSON Schema can say of a message-type filter, and the URL's mark:
+/// whether a URL is admitted depends on where it points (the egress rules),
+/// which no schema can say (`x-ledgerline-egress`: checked at run time).
+fn refine(document: &mut Value) {
+    let mut types: Vec<&str> = TYPES.to_vec();
+    types.push("*");
+    for schema in ["NewEndpointBody", "EndpointChanges"] {
+        let properties = &mut document["components"]["schemas"][schema]["properties"];
+        let filter = &mut properties["event_types"];
+        filter["items"] = json!({ "type": "string", "enum": types });
+        filter["minItems"] = json!(1);
+        filter["maxItems"] = json!(super::views::MAX_TYPES);
+        properties["url"]["x-ledgerline-egress"] =
+            json!("https to a public address, or a host WEBHOOKS_ALLOWED_HOSTS admits");
+    }
+}
+
 /// The document as served on `/openapi.json` and committed in `docs/openapi/webhooks.json`.
 pub fn document() -> Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    refine(&mut document);
     document["webhooks"] = webhooks();
     document
 }

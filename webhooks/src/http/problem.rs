@@ -13,7 +13,7 @@ impl IntoResponse for Error {
             Error::NotFound(_) => problem(StatusCode::NOT_FOUND, "not_found", detail),
             Error::Validation(_) => problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail),
             Error::Url(refusal) => problem(StatusCode::UNPROCESSABLE_ENTITY, refusal.code(), detail),
-            Error::Malformed(_) => problem(StatusCode::BAD_REQUEST, "bad_request", detail),
+            Error::Malformed(_) => problem(StatusCode::BAD_REQUEST, "validation_failed", detail),
             Error::MediaType => problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", detail),
             Error::TooLarge => problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail),
             Error::BadCursor => problem(StatusCode::BAD_REQUEST, "bad_cursor", detail),

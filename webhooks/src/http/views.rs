@@ -27,7 +27,7 @@ pub struct NewEndpointBody {
     #[serde(default)]
     pub event_types: Option<Vec<String>>,
     #[serde(default)]
-    #[schema(max_length = 256)]
+    #[schema(max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub description: Option<String>,
     /// `own` (the caller's accounts) or `all` (every account, role `ops` only).
     /// Default: `own` for clients, `all` for ops.
@@ -49,7 +49,7 @@ pub struct EndpointChanges {
     #[schema(max_length = 2048)]
     pub url: Option<String>,
     pub event_types: Option<Vec<String>>,
-    #[schema(max_length = 256)]
+    #[schema(max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub description: Option<String>,
     /// Enabling an endpoint again clears why it was disabled.
     pub enabled: Option<bool>,
@@ -153,15 +153,28 @@ pub struct AttemptPage {
     pub next_cursor: Option<String>,
 }
 
-/// What to deliver again: every message from an instant on.
+/// What to deliver again: every message from an instant on, or from a
+/// message's `position` on (that message included).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ReplayBody {
+    Since(ReplaySince),
+    Position(ReplayPosition),
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReplayBody {
+pub struct ReplaySince {
     /// Messages of events that occurred at or after this instant.
-    pub since: Option<DateTime<Utc>>,
-    /// Or: a message's `position`, and those after it.
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayPosition {
+    /// A message's `position`.
     #[schema(pattern = r"^t1\.(0|[1-9a-f][0-9a-f]{0,14})\.[0-9a-f]{32}$")]
-    pub position: Option<String>,
+    pub position: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -173,8 +186,21 @@ pub struct Replayed {
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct PageQuery {
+pub struct EndpointPageQuery {
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^w1\.[0-9a-f]{32}$")]
+    pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AttemptPageQuery {
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^n1\.(0|[1-9a-f][0-9a-f]{0,14})$")]
     pub cursor: Option<String>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
