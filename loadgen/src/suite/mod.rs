@@ -12,6 +12,7 @@
 //! - [`sys`] — machine, revision, process memory and CPU.
 //! - [`transfers`] — transfers end to end against the deposit rate of the same run.
 //! - [`tracing`] — the command scenario with trace export off and on.
+//! - [`webhooks`] — webhook deliveries against a plain HTTP client, and commit → delivered latency.
 
 mod backup;
 mod ceilings;
@@ -25,6 +26,7 @@ mod services;
 mod sys;
 mod tracing;
 mod transfers;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,6 +71,8 @@ pub enum Only {
     Tracing,
     /// Scenario 11: `ledgerctl backup` and `restore` of a 1M-record topic (100k with --quick).
     Backup,
+    /// Scenario 12: webhook deliveries against a plain client, and commit → delivered latency.
+    Webhooks,
 }
 
 /// The durability mode of the suite's brokers (docs/kafka.md).
@@ -157,6 +161,10 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
         }
         Some(Only::Backup) => {
             let mut rows = backup::scenario(&stack, plan.backup_records).await?;
+            return report::write(&mut rows, quick, started.elapsed(), &out);
+        }
+        Some(Only::Webhooks) => {
+            let mut rows = webhooks::scenario(&stack, &http()?, quick, plan.secs).await?;
             return report::write(&mut rows, quick, started.elapsed(), &out);
         }
         Some(Only::Queries) => {
@@ -263,6 +271,8 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
     rows.extend(cluster::scenario(&stack, &http, plan.accounts, plan.secs, plan.aggregates_for_rss).await?);
     // 10. What exporting traces costs the command path.
     rows.extend(tracing::scenario(&stack, &http, plan.accounts, plan.secs).await?);
+    // 12. Webhook deliveries against a plain client; commit → delivered latency.
+    rows.extend(webhooks::scenario(&stack, &http, quick, plan.secs).await?);
 
     // 4 and 5. Projection fold (1 and 2 workers) and replay on a pre-filled topic, against direct SQL.
     let events = plan.fold_accounts as u64 * (plan.fold_deposits + 1);

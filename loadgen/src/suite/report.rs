@@ -145,6 +145,17 @@ fn targets(rows: &[Row]) -> Vec<Target> {
             lowest(rows, &["6. GET /v1/accounts/{id}, 16", "6. GET /v1/accounts/{id}, 64"], |r| r.of_minimal),
             |v| v >= 0.8,
         ),
+        // Issue 27: webhooks against a plain client, and their latency at half that rate.
+        target(
+            "webhook deliveries >= 0.8 of a plain HTTP client (ratio)",
+            judged(rows, "12. webhook deliveries", ratio),
+            |v| v >= 0.8,
+        ),
+        target(
+            "webhook commit → delivered p99 <= 100 ms at 50% (ms)",
+            judged(rows, "12. webhook commit", p99),
+            |v| v <= 100.0,
+        ),
         // Issue 26: the writer against the raw producer, in every broker mode.
         target(
             "commands >= 0.8 of the raw producer at 64 and 256 clients (lowest ratio)",

@@ -88,7 +88,7 @@ pub(super) async fn scenario(
 }
 
 /// A client with the `ops` role, for the driver's `/metrics`.
-fn ops_client() -> anyhow::Result<reqwest::Client> {
+pub(super) fn ops_client() -> anyhow::Result<reqwest::Client> {
     let mut auth = reqwest::header::HeaderMap::new();
     auth.insert(reqwest::header::AUTHORIZATION, format!("Bearer {}", testkit::token("bench-ops", &["ops"])).parse()?);
     Ok(reqwest::Client::builder().default_headers(auth).build()?)
