@@ -97,6 +97,8 @@ impl Application {
             delivery: self.delivery,
             metrics: Arc::clone(&metrics),
             bell: Arc::clone(&bell),
+            replayed: Default::default(),
+            changed: Default::default(),
         };
         let owned = Owned::new(bell);
         let ready = Arc::new(AtomicBool::new(false));
@@ -121,6 +123,7 @@ impl Application {
             ready: Arc::clone(&ready),
         };
         let intake = tokio::spawn(intake.run(shutdown.clone()));
+        tokio::spawn(crate::dispatch::listen_for_changes(deliverer.clone(), shutdown.clone()));
         let dispatcher = tokio::spawn(crate::dispatch::run(deliverer.clone(), owned, shutdown.clone(), DRAIN));
         let state = AppState { pool, vault, deliverer, auth: self.auth, metrics, ready };
         gate.open(router(state));

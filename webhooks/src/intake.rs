@@ -63,6 +63,9 @@ struct Part {
     batch: Vec<Message>,
     /// The log is not the one the cursor was made on: nothing is done.
     refused: bool,
+    /// The last seek back, `(to, because of)`: a record that comes again right
+    /// after it is past a real gap in the offsets, and is taken.
+    sought: Option<(i64, i64)>,
 }
 
 impl Intake {
@@ -79,12 +82,11 @@ impl Intake {
                 _ = tick.tick() => self.start_pending(&mut parts).await,
                 _ = flush.tick() => self.flush(&mut parts).await,
                 message = self.consumer.recv() => match message {
-                    Ok(m) => {
-                        let full = on_record(&mut parts, m.partition(), m.offset(), m.payload().unwrap_or_default());
-                        if full {
-                            self.flush(&mut parts).await;
-                        }
-                    }
+                    Ok(m) => match on_record(&mut parts, m.partition(), m.offset(), m.payload().unwrap_or_default()) {
+                        Taken::Full => self.flush(&mut parts).await,
+                        Taken::SeekTo(to) => self.seek(m.partition(), to),
+                        Taken::Folded => {}
+                    },
                     Err(error) => warn!(%error, "consumer error"),
                 },
             }
@@ -181,13 +183,20 @@ impl Intake {
                     }
                 }
                 Ok(false) => {
-                    // Another worker moved the cursor (a rebalance overlap): read it again and refold.
+                    // Another worker moved the cursor (a rebalance overlap): read it
+                    // again and fold the partition again from its start.
                     warn!(partition, "the cursor moved under this worker: folding the partition again");
                     *part = Part::default();
-                    let _ = self.consumer.seek(&self.topic, *partition, rdkafka::Offset::Beginning, Duration::ZERO);
+                    self.seek(*partition, 0);
                 }
                 Err(error) => warn!(partition, %error, "cannot store deliveries yet: retrying"),
             }
+        }
+    }
+
+    fn seek(&self, partition: i32, to: i64) {
+        if let Err(error) = self.consumer.seek(&self.topic, partition, rdkafka::Offset::Offset(to), Duration::ZERO) {
+            warn!(partition, to, %error, "seek failed: retried on the next record");
         }
     }
 
@@ -212,22 +221,47 @@ impl Intake {
     }
 }
 
-/// Folds one record; true when the partition's batch should be stored now.
-fn on_record(parts: &mut HashMap<i32, Part>, partition: i32, offset: i64, value: &[u8]) -> bool {
-    let Some(part) = parts.get_mut(&partition) else { return false };
+/// What became of a record.
+enum Taken {
+    Folded,
+    /// Folded, and the partition's batch should be stored now.
+    Full,
+    /// Records before it were not folded (a fetch from before a seek): seek back.
+    SeekTo(i64),
+}
+
+/// Folds one record, in offset order: a stale one (folded already) is
+/// skipped; one past the next offset asks for a seek back, unless it comes
+/// again right after that seek (then the offsets before it do not exist:
+/// the start of a partition whose first records were deleted).
+fn on_record(parts: &mut HashMap<i32, Part>, partition: i32, offset: i64, value: &[u8]) -> Taken {
+    let Some(part) = parts.get_mut(&partition) else { return Taken::Folded };
     if offset < part.next || part.refused {
-        return false;
+        return Taken::Folded;
     }
+    if offset > part.next && part.sought != Some((part.next, offset)) {
+        part.sought = Some((part.next, offset));
+        return Taken::SeekTo(part.next);
+    }
+    part.sought = None;
     part.next = offset + 1;
     let Ok(Record::Account(commit)) = Record::decode(value) else {
         part.last_commit = None;
-        return false;
+        return Taken::Folded;
     };
     let before = part.fold.accounts.get(&commit.aggregate_id).cloned().unwrap_or_default();
     part.last_commit = Some(commit.commit_id);
     if !part.fold.fold(&commit).is_accepted() || part.cursor.is_some_and(|c| offset < c) {
-        return false;
+        return Taken::Folded;
     }
     part.batch.extend(payload::messages(partition, offset, &commit, &before));
-    part.batch.len() >= BATCH_MAX
+    if part.batch.len() >= BATCH_MAX {
+        Taken::Full
+    } else {
+        Taken::Folded
+    }
 }
+
+#[cfg(test)]
+#[path = "intake_tests.rs"]
+mod tests;

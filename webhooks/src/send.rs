@@ -36,6 +36,18 @@ impl Outcome {
         self.outcome == "delivered"
     }
 
+    /// An attempt that could not be made here (a secret that does not open).
+    pub fn local_failure(error: crate::error::Error) -> Outcome {
+        Outcome {
+            status: None,
+            outcome: "error",
+            duration: Duration::ZERO,
+            response: String::new(),
+            error: Some(error.to_string()),
+            retry_after: None,
+        }
+    }
+
     /// 410 Gone: the receiver asks for the endpoint to be disabled.
     pub fn gone(&self) -> bool {
         self.status == Some(410)

@@ -34,6 +34,7 @@ pub async fn rotate(
     let until = Utc::now() + overlap;
     let sealed = state.vault.seal(endpoint.id, &secret);
     endpoints::rotate(&state.pool, endpoint.id, &sealed, state.vault.kek_id(), until).await?;
+    endpoints::announce(&state.pool, endpoint.id).await?;
     Ok(Json(RotatedSecret { secret: secret.expose(), previous_valid_until: until }))
 }
 
@@ -107,6 +108,6 @@ pub async fn replay(
         None
     };
     let replayed = deliveries::replay(&state.pool, endpoint.id, scope, &endpoint.event_types, since).await?;
-    state.deliverer.wake();
+    state.deliverer.wake_after_replay();
     Ok((StatusCode::ACCEPTED, Json(Replayed { replayed })))
 }

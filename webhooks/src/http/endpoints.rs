@@ -58,6 +58,7 @@ pub async fn create(
         kek_id: state.vault.kek_id(),
     };
     let endpoint = endpoints::insert(&state.pool, &new).await?;
+    endpoints::announce(&state.pool, endpoint.id).await?;
     let created = CreatedEndpoint { endpoint: EndpointView::from(&endpoint), secret: secret.expose() };
     let location = format!("/v1/webhooks/endpoints/{id}");
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)).into_response())
@@ -119,6 +120,7 @@ pub async fn update(
         enabled: body.enabled,
     };
     let changed = endpoints::update(&state.pool, endpoint.id, &changes).await?;
+    endpoints::announce(&state.pool, endpoint.id).await?;
     Ok(Json(EndpointView::from(&changed.ok_or(Error::NotFound("no such endpoint"))?)))
 }
 
@@ -133,5 +135,6 @@ pub async fn delete(
 ) -> Result<StatusCode, Error> {
     let endpoint = load(&state, &principal, &id).await?;
     endpoints::delete(&state.pool, endpoint.id).await?;
+    endpoints::announce(&state.pool, endpoint.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

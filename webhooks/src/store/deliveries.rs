@@ -6,54 +6,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::error::Error;
-
-/// A delivery that may be attempted now: the first pending one of its
-/// (endpoint, account), due.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct Due {
-    pub endpoint_id: Uuid,
-    pub event_id: Uuid,
-    pub account_id: Uuid,
-    pub attempts: i32,
-}
-
-/// Up to `limit` due heads of the partitions `owned`, the longest waiting first.
-pub async fn due(pool: &PgPool, owned: &[i32], limit: i64) -> Result<Vec<Due>, Error> {
-    Ok(sqlx::query_as(
-        "select d.endpoint_id, d.event_id, d.account_id, d.attempts
-           from webhook_deliveries d
-           join webhook_endpoints p on p.id = d.endpoint_id and p.enabled
-          where d.status = 'pending' and d.partition = any($1) and d.next_attempt_at <= now()
-            and not exists (
-                select 1 from webhook_deliveries e
-                 where e.endpoint_id = d.endpoint_id and e.account_id = d.account_id and e.status = 'pending'
-                   and (e.\"offset\", e.event_index) < (d.\"offset\", d.event_index))
-          order by d.next_attempt_at
-          limit $2",
-    )
-    .bind(owned)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?)
-}
-
-/// When the next pending delivery of the partitions `owned` is due.
-pub async fn next_due(pool: &PgPool, owned: &[i32]) -> Result<Option<DateTime<Utc>>, Error> {
-    Ok(sqlx::query_scalar(
-        "select min(next_attempt_at) from webhook_deliveries where status = 'pending' and partition = any($1)",
-    )
-    .bind(owned)
-    .fetch_one(pool)
-    .await?)
-}
-
-/// A message's type and stored body.
-pub async fn message(pool: &PgPool, event_id: Uuid) -> Result<Option<(String, serde_json::Value)>, Error> {
-    Ok(sqlx::query_as("select event_type, body from webhook_messages where event_id = $1")
-        .bind(event_id)
-        .fetch_optional(pool)
-        .await?)
-}
+use crate::send::Outcome;
 
 /// How an attempt ended, for the endpoint's list of attempts.
 pub struct Attempt<'a> {
@@ -62,10 +15,43 @@ pub struct Attempt<'a> {
     pub event_type: &'a str,
     pub attempt: i32,
     pub status_code: Option<i32>,
-    pub outcome: &'a str,
+    pub outcome: &'static str,
     pub duration_ms: i32,
     pub response: &'a str,
     pub error: Option<&'a str>,
+}
+
+impl<'a> Attempt<'a> {
+    pub fn of(endpoint_id: Uuid, event_id: Option<Uuid>, event_type: &'a str, attempt: i32, o: &'a Outcome) -> Self {
+        Attempt {
+            endpoint_id,
+            event_id,
+            event_type,
+            attempt,
+            status_code: o.status.map(i32::from),
+            outcome: o.outcome,
+            duration_ms: i32::try_from(o.duration.as_millis()).unwrap_or(i32::MAX),
+            response: &o.response,
+            error: o.error.as_deref(),
+        }
+    }
+}
+
+impl AttemptOwned {
+    pub fn of(endpoint_id: Uuid, event_id: Option<Uuid>, event_type: &str, attempt: i32, o: &Outcome) -> Self {
+        let a = Attempt::of(endpoint_id, event_id, event_type, attempt, o);
+        AttemptOwned {
+            endpoint_id,
+            event_id,
+            event_type: event_type.to_owned(),
+            attempt,
+            status_code: a.status_code,
+            outcome: o.outcome,
+            duration_ms: a.duration_ms,
+            response: o.response.clone(),
+            error: o.error.clone(),
+        }
+    }
 }
 
 pub async fn record(pool: &PgPool, a: &Attempt<'_>) -> Result<(), Error> {
@@ -83,43 +69,6 @@ pub async fn record(pool: &PgPool, a: &Attempt<'_>) -> Result<(), Error> {
     .bind(a.duration_ms)
     .bind(a.response)
     .bind(a.error)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// The receiver answered 2xx.
-pub async fn delivered(pool: &PgPool, endpoint: Uuid, event: Uuid, attempts: i32) -> Result<(), Error> {
-    sqlx::query(
-        "update webhook_deliveries set status = 'delivered', attempts = $3, delivered_at = now()
-          where endpoint_id = $1 and event_id = $2 and status = 'pending'",
-    )
-    .bind(endpoint)
-    .bind(event)
-    .bind(attempts)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// It failed: try again at `at`, or (`None`) give up.
-pub async fn failed(
-    pool: &PgPool,
-    endpoint: Uuid,
-    event: Uuid,
-    attempts: i32,
-    at: Option<DateTime<Utc>>,
-) -> Result<(), Error> {
-    sqlx::query(
-        "update webhook_deliveries
-            set attempts = $3, next_attempt_at = coalesce($4, next_attempt_at),
-                status = case when $4::timestamptz is null then 'failed' else status end
-          where endpoint_id = $1 and event_id = $2 and status = 'pending'",
-    )
-    .bind(endpoint)
-    .bind(event)
-    .bind(attempts)
-    .bind(at)
     .execute(pool)
     .await?;
     Ok(())
@@ -204,4 +153,117 @@ pub async fn backlog(pool: &PgPool) -> Result<Vec<(Uuid, i64, f64)>, Error> {
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// A pending delivery with its message, as the dispatcher fetches it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct PendingRow {
+    pub endpoint_id: Uuid,
+    pub account_id: Uuid,
+    pub event_id: Uuid,
+    pub partition: i32,
+    pub offset: i64,
+    pub event_index: i32,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub event_type: String,
+    pub body: serde_json::Value,
+}
+
+/// The first `per_lane` pending deliveries of each (endpoint, account) of the
+/// partitions `owned`, enabled endpoints only, at most `limit` in all.
+pub async fn window(pool: &PgPool, owned: &[i32], per_lane: i64, limit: i64) -> Result<Vec<PendingRow>, Error> {
+    Ok(sqlx::query_as(
+        "select d.endpoint_id, d.account_id, d.event_id, d.partition, d.\"offset\", d.event_index, d.attempts,
+                d.next_attempt_at, m.event_type, m.body
+           from (select d.*, row_number() over (partition by d.endpoint_id, d.account_id
+                                                order by d.\"offset\", d.event_index) as rn
+                   from webhook_deliveries d
+                   join webhook_endpoints p on p.id = d.endpoint_id and p.enabled
+                  where d.status = 'pending' and d.partition = any($1)) d
+           join webhook_messages m on m.event_id = d.event_id
+          where d.rn <= $2
+          order by d.next_attempt_at
+          limit $3",
+    )
+    .bind(owned)
+    .bind(per_lane)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// What one attempt changes: its row in the attempts, and its delivery
+/// (`status` 'delivered', 'failed' when given up, or 'pending' with `next_at`).
+pub struct Stored {
+    pub attempt: AttemptOwned,
+    pub status: &'static str,
+    pub next_at: Option<DateTime<Utc>>,
+}
+
+/// An attempt, owned (kept until its batch is stored).
+pub struct AttemptOwned {
+    pub endpoint_id: Uuid,
+    pub event_id: Option<Uuid>,
+    pub event_type: String,
+    pub attempt: i32,
+    pub status_code: Option<i32>,
+    pub outcome: &'static str,
+    pub duration_ms: i32,
+    pub response: String,
+    pub error: Option<String>,
+}
+
+/// Stores a batch of attempts and their deliveries' new state in one statement.
+/// Attempts of endpoints deleted meanwhile are dropped.
+pub async fn store_batch(pool: &PgPool, batch: &[Stored]) -> Result<(), Error> {
+    let a = |f: fn(&Stored) -> Option<Uuid>| batch.iter().map(f).collect::<Vec<_>>();
+    let endpoints: Vec<Uuid> = batch.iter().map(|s| s.attempt.endpoint_id).collect();
+    let events = a(|s| s.attempt.event_id);
+    let types: Vec<&str> = batch.iter().map(|s| s.attempt.event_type.as_str()).collect();
+    let attempts: Vec<i32> = batch.iter().map(|s| s.attempt.attempt).collect();
+    let codes: Vec<Option<i32>> = batch.iter().map(|s| s.attempt.status_code).collect();
+    let outcomes: Vec<&str> = batch.iter().map(|s| s.attempt.outcome).collect();
+    let durations: Vec<i32> = batch.iter().map(|s| s.attempt.duration_ms).collect();
+    let responses: Vec<&str> = batch.iter().map(|s| s.attempt.response.as_str()).collect();
+    let errors: Vec<Option<&str>> = batch.iter().map(|s| s.attempt.error.as_deref()).collect();
+    let statuses: Vec<&str> = batch.iter().map(|s| s.status).collect();
+    let next: Vec<Option<DateTime<Utc>>> = batch.iter().map(|s| s.next_at).collect();
+    sqlx::query(
+        "with u as (
+             select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::int[], $6::text[], $7::int[],
+                                  $8::text[], $9::text[], $10::text[], $11::timestamptz[])
+                    with ordinality as u(e, m, t, n, code, outcome, ms, response, error, status, next_at, i)
+         ),
+         a as (
+             insert into webhook_attempts
+                 (endpoint_id, event_id, event_type, attempt, status_code, outcome, duration_ms, response, error)
+             select u.e, u.m, u.t, u.n, u.code, u.outcome, u.ms, u.response, u.error
+               from u join webhook_endpoints p on p.id = u.e
+              order by u.i
+         ),
+         last as (
+             select distinct on (u.e, u.m) u.* from u where u.m is not null order by u.e, u.m, u.i desc
+         )
+         update webhook_deliveries d
+            set status = last.status, attempts = last.n,
+                next_attempt_at = coalesce(last.next_at, d.next_attempt_at),
+                delivered_at = case when last.status = 'delivered' then now() else d.delivered_at end
+           from last
+          where d.endpoint_id = last.e and d.event_id = last.m and d.status = 'pending'",
+    )
+    .bind(&endpoints)
+    .bind(&events)
+    .bind(&types)
+    .bind(&attempts)
+    .bind(&codes)
+    .bind(&outcomes)
+    .bind(&durations)
+    .bind(&responses)
+    .bind(&errors)
+    .bind(&statuses)
+    .bind(&next)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

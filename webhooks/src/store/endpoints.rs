@@ -81,6 +81,16 @@ pub async fn list(pool: &PgPool, owner: Option<&str>, after: Option<Uuid>, limit
     Ok(sqlx::query_as(&sql).bind(owner).bind(after).bind(limit).fetch_all(pool).await?)
 }
 
+/// The channel every change of an endpoint is announced on: each dispatcher
+/// reads the endpoints again (a rotated secret signs at once, everywhere).
+pub const CHANNEL: &str = "webhook_endpoints";
+
+/// Announces that endpoint `id` changed.
+pub async fn announce(pool: &PgPool, id: Uuid) -> Result<(), Error> {
+    sqlx::query("select pg_notify($1, $2)").bind(CHANNEL).bind(id.to_string()).execute(pool).await?;
+    Ok(())
+}
+
 /// Every enabled endpoint: what a batch of the log is matched against.
 pub async fn enabled(pool: &PgPool) -> Result<Vec<Endpoint>, Error> {
     let sql = format!("select {COLUMNS} from webhook_endpoints where enabled");

@@ -60,14 +60,14 @@ async fn a_410_disables_an_endpoint_and_so_do_persistent_failures_and_a_replay_d
     assert!(!items.is_empty() && items.iter().all(|a| a["outcome"] == "failed" && a["status_code"] == 500), "{page}");
     assert!(items.iter().any(|a| a["attempt"] == 4), "given up after the fourth attempt: {page}");
 
-    // Listening again: enable, replay from the start; every message arrives, in log order.
+    // Listening again: replay from the start, then enable; every message arrives, in log order.
     failing.behave(json!({"mode": "ok"}));
-    let (status, body) = call(bob.patch(format!("{}/{f}", sys.endpoints())).json(&json!({"enabled": true}))).await;
-    assert_eq!((status, &body["enabled"], &body["disabled_reason"]), (200, &json!(true), &Value::Null), "{body}");
     let replay = json!({"since": "2000-01-01T00:00:00Z"});
     let (status, replayed) = call(bob.post(format!("{}/{f}/replay", sys.endpoints())).json(&replay)).await;
     assert_eq!(status, 202, "{replayed}");
     assert!(replayed["replayed"].as_u64().is_some_and(|n| n >= 7), "{replayed}");
+    let (status, body) = call(bob.patch(format!("{}/{f}", sys.endpoints())).json(&json!({"enabled": true}))).await;
+    assert_eq!((status, &body["enabled"], &body["disabled_reason"]), (200, &json!(true), &Value::Null), "{body}");
     let entries = failing.until(Duration::from_secs(60), "the replay", |e| first_successes(e).len() >= 7).await;
     let versions: Vec<u64> = first_successes(&entries).iter().filter_map(|e| e["account_version"].as_u64()).collect();
     assert_eq!(versions, (1..=7).collect::<Vec<u64>>());

@@ -5,5 +5,6 @@ mod api;
 mod chaos;
 mod delivery;
 mod disable;
+mod resume;
 mod ssrf;
 mod stack;

@@ -1,0 +1,252 @@
+//! The dispatcher: sends the pending deliveries of the partitions this worker
+//! owns, in log order per (endpoint, account), and stores how each ended.
+//!
+//! Pending deliveries are fetched from Postgres into lanes ([`lanes`]), one
+//! per (endpoint, account): a lane sends its first delivery only, and the next
+//! once that one is done, so a later event of an account never reaches an
+//! endpoint before an earlier one's first 2xx, while other accounts flow on.
+//! Outcomes are stored in batches ([`outcomes`]): a 2xx that a crash keeps
+//! from being stored is sent again (with the same `webhook-id`), never lost.
+//! Each endpoint has its own limit of deliveries in flight, so a slow one
+//! never takes every slot.
+//!
+//! # Layout
+//! - [`lanes`] — the lanes and their limits (pure).
+//! - [`outcomes`] — what an attempt changes, stored in batches; disabling.
+
+pub mod lanes;
+pub mod outcomes;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::config::Delivery;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::secrets::Vault;
+use crate::send::{Outcome, Request, Sender};
+use crate::store::deliveries::{self, Attempt};
+use crate::store::endpoints::Endpoint;
+use lanes::{Lanes, Pending, Send};
+use outcomes::{Book, Endpoints};
+
+/// Longest wait before the pending deliveries are fetched again.
+const IDLE: Duration = Duration::from_millis(500);
+/// Shortest time between two fetches while deliveries keep coming.
+const FETCH_EVERY: Duration = Duration::from_millis(20);
+/// Pending deliveries fetched per lane, and in all.
+const PER_LANE: i64 = 64;
+const FETCH: i64 = 5000;
+/// How long outcomes wait to be stored with others.
+const STORE_EVERY: Duration = Duration::from_millis(5);
+
+/// What every attempt needs.
+#[derive(Clone)]
+pub struct Deliverer {
+    pub pool: PgPool,
+    pub vault: Vault,
+    pub sender: Arc<Sender>,
+    pub delivery: Delivery,
+    pub metrics: Arc<Metrics>,
+    /// Rung when deliveries are stored or queued again.
+    pub bell: Arc<Notify>,
+    /// Set by a replay: deliveries before the ones held are pending again.
+    pub replayed: Arc<AtomicBool>,
+    /// Set when an endpoint changed (announced on `endpoints::CHANNEL`).
+    pub changed: Arc<AtomicBool>,
+}
+
+/// The partitions this worker owns (their deliveries are its to send), and a
+/// bell rung when new deliveries are stored.
+#[derive(Clone)]
+pub struct Owned {
+    partitions: Arc<Mutex<HashSet<i32>>>,
+    pub wake: Arc<Notify>,
+}
+
+impl Owned {
+    pub fn new(wake: Arc<Notify>) -> Self {
+        Owned { partitions: Arc::default(), wake }
+    }
+
+    pub fn set(&self, partition: i32, owned: bool) {
+        let mut partitions = self.partitions.lock().unwrap_or_else(PoisonError::into_inner);
+        if owned {
+            partitions.insert(partition);
+        } else {
+            partitions.remove(&partition);
+        }
+        drop(partitions);
+        self.wake.notify_one();
+    }
+
+    fn list(&self) -> Vec<i32> {
+        self.partitions.lock().unwrap_or_else(PoisonError::into_inner).iter().copied().collect()
+    }
+}
+
+/// A sent delivery and how it went.
+struct Back {
+    send: Send,
+    outcome: Outcome,
+}
+
+/// Runs until `shutdown`; attempts in flight are let finish for up to `drain`.
+pub async fn run(deliverer: Deliverer, owned: Owned, shutdown: CancellationToken, drain: Duration) {
+    let mut lanes = Lanes::default();
+    let mut book = Book::default();
+    let mut endpoints = Endpoints::default();
+    let mut tasks: JoinSet<Back> = JoinSet::new();
+    let (mut fetch, mut fetched_at) = (true, Instant::now() - IDLE);
+    let mut partitions: Vec<i32> = Vec::new();
+    loop {
+        if deliverer.replayed.swap(false, Ordering::Relaxed) {
+            fetch = true;
+        }
+        let now_owned = owned.list();
+        if now_owned != partitions {
+            let kept: HashSet<i32> = now_owned.iter().copied().collect();
+            lanes.retain(|p| kept.contains(&p));
+            partitions = now_owned;
+            fetch = true;
+        }
+        if deliverer.changed.swap(false, Ordering::Relaxed) || endpoints.stale() {
+            endpoints.refresh(&deliverer).await;
+        }
+        if (fetch || fetched_at.elapsed() >= IDLE) && fetched_at.elapsed() >= FETCH_EVERY && !partitions.is_empty() {
+            match deliveries::window(&deliverer.pool, &partitions, PER_LANE, FETCH).await {
+                Ok(rows) => {
+                    for row in rows {
+                        let (key, place) = ((row.endpoint_id, row.account_id), (row.offset, row.event_index));
+                        let pending = Pending {
+                            event_id: row.event_id,
+                            attempts: row.attempts,
+                            due: row.next_attempt_at,
+                            partition: row.partition,
+                            event_type: Arc::from(row.event_type.as_str()),
+                            body: Arc::new(row.body),
+                        };
+                        lanes.add(key, place, pending);
+                    }
+                    fetch = false;
+                }
+                Err(error) => warn!(%error, "cannot read the pending deliveries: retrying"),
+            }
+            fetched_at = Instant::now();
+        }
+        let limits = (deliverer.delivery.endpoint_concurrency, deliverer.delivery.concurrency);
+        for send in lanes.take_due(Utc::now(), limits.0, limits.1) {
+            match endpoints.prepare(&deliverer, &send).await {
+                Some((endpoint, body)) => {
+                    let deliverer = deliverer.clone();
+                    tasks.spawn(async move {
+                        let id = crate::payload::webhook_id(send.pending.event_id);
+                        let outcome = deliverer.sign_and_send(&endpoint, &id, body).await;
+                        Back { send, outcome: outcome.unwrap_or_else(Outcome::local_failure) }
+                    });
+                }
+                // Its endpoint is gone or disabled: nothing is sent.
+                None => lanes.drop_endpoint(send.key.0),
+            }
+        }
+        let wait = lanes
+            .next_due()
+            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(IDLE)
+            .min(IDLE)
+            .max(Duration::from_millis(1));
+        let store_in = if book.is_empty() { IDLE } else { STORE_EVERY };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = owned.wake.notified() => fetch = true,
+            Some(Ok(back)) = tasks.join_next(), if !tasks.is_empty() => {
+                book.attempted(&deliverer, &mut endpoints, &mut lanes, back.send, back.outcome).await;
+                if book.len() >= 512 {
+                    book.store(&deliverer, &mut lanes).await;
+                }
+            }
+            () = tokio::time::sleep(store_in), if !book.is_empty() => book.store(&deliverer, &mut lanes).await,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+    info!(in_flight = tasks.len(), "dispatcher stopping: letting attempts in flight finish");
+    let _ = tokio::time::timeout(drain, async {
+        while let Some(Ok(back)) = tasks.join_next().await {
+            book.attempted(&deliverer, &mut endpoints, &mut lanes, back.send, back.outcome).await;
+        }
+    })
+    .await;
+    book.store(&deliverer, &mut lanes).await;
+}
+
+/// Listens for endpoint changes until shutdown: each sets `changed` and
+/// rings the bell. A lost connection counts as a change (some may be missed).
+pub async fn listen_for_changes(deliverer: Deliverer, shutdown: CancellationToken) {
+    let mut listener = loop {
+        match sqlx::postgres::PgListener::connect_with(&deliverer.pool).await {
+            Ok(mut listener) => match listener.listen(crate::store::endpoints::CHANNEL).await {
+                Ok(()) => break listener,
+                Err(error) => warn!(%error, "cannot listen for endpoint changes"),
+            },
+            Err(error) => warn!(%error, "cannot connect the endpoint-change listener"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    };
+    loop {
+        let notification = tokio::select! {
+            () = shutdown.cancelled() => return,
+            n = listener.recv() => n,
+        };
+        if let Err(error) = notification {
+            warn!(%error, "endpoint-change listener interrupted: reading the endpoints again");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        deliverer.changed.store(true, Ordering::Relaxed);
+        deliverer.bell.notify_one();
+    }
+}
+
+impl Deliverer {
+    /// Tells the dispatcher that deliveries before the ones it holds are pending again.
+    pub fn wake_after_replay(&self) {
+        self.replayed.store(true, Ordering::Relaxed);
+        self.bell.notify_one();
+    }
+
+    /// Signs `body` with the endpoint's live secrets and sends it.
+    pub async fn sign_and_send(&self, endpoint: &Endpoint, id: &str, body: Vec<u8>) -> Result<Outcome, Error> {
+        let timestamp = Utc::now().timestamp();
+        let secrets = self.vault.signing(endpoint, Utc::now())?;
+        let refs: Vec<&crate::signing::SigningSecret> = secrets.iter().collect();
+        let signature = crate::signing::signature_header(&refs, id, timestamp, &body);
+        let request = Request { url: &endpoint.url, id, timestamp, signature: &signature, body };
+        Ok(self.sender.send(request).await)
+    }
+
+    /// Adds one attempt (a test ping) to the endpoint's list and to the metrics.
+    pub async fn record(
+        &self,
+        endpoint: &Endpoint,
+        event_id: Option<Uuid>,
+        event_type: &str,
+        attempt: i32,
+        outcome: &Outcome,
+    ) -> Result<(), Error> {
+        self.metrics.outcome(endpoint.id, outcome.outcome);
+        let row = Attempt::of(endpoint.id, event_id, event_type, attempt, outcome);
+        deliveries::record(&self.pool, &row).await
+    }
+}
