@@ -100,7 +100,7 @@ impl Application {
             replayed: Default::default(),
             changed: Default::default(),
         };
-        let owned = Owned::new(bell);
+        let (owned, fresh) = Owned::new(bell);
         let ready = Arc::new(AtomicBool::new(false));
         let mut client = kafka::group_config(
             &self.config.log.kafka_brokers,
@@ -124,7 +124,7 @@ impl Application {
         };
         let intake = tokio::spawn(intake.run(shutdown.clone()));
         tokio::spawn(crate::dispatch::listen_for_changes(deliverer.clone(), shutdown.clone()));
-        let dispatcher = tokio::spawn(crate::dispatch::run(deliverer.clone(), owned, shutdown.clone(), DRAIN));
+        let dispatcher = tokio::spawn(crate::dispatch::run(deliverer.clone(), owned, fresh, shutdown.clone(), DRAIN));
         let state = AppState { pool, vault, deliverer, auth: self.auth, metrics, ready };
         gate.open(router(state));
         let intake = intake.await?;

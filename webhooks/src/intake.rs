@@ -177,9 +177,10 @@ impl Intake {
             match store::enqueue(&self.pool, &self.topic, *partition, span, &part.batch, &deliveries).await {
                 Ok(true) => {
                     part.cursor = Some(part.next);
-                    part.batch.clear();
+                    let batch = std::mem::take(&mut part.batch);
                     if !deliveries.is_empty() {
-                        self.owned.wake.notify_one();
+                        let rows = crate::dispatch::fresh_rows(&batch, &deliveries);
+                        let _ = self.owned.fresh.send(crate::dispatch::Fresh { partition: *partition, rows });
                     }
                 }
                 Ok(false) => {

@@ -34,6 +34,9 @@ pub struct Pending {
 
 #[derive(Debug, Default)]
 struct Lane {
+    /// Every pending delivery of the lane is here (or in flight, or done and
+    /// not stored): a newer one may be added without a fetch.
+    complete: bool,
     queue: BTreeMap<Place, Pending>,
     /// Sent, not back yet.
     in_flight: Option<Place>,
@@ -72,6 +75,38 @@ impl Lanes {
             return;
         }
         lane.queue.entry(place).or_insert(pending);
+    }
+
+    /// Marks every lane complete or not (before a fetch's own marks).
+    pub fn mark_every(&mut self, complete: bool) {
+        for lane in self.lanes.values_mut() {
+            lane.complete = complete;
+        }
+    }
+
+    /// Whether what the last fetch saw of a lane was all of it (fewer rows than its window).
+    pub fn mark_complete(&mut self, key: Key, complete: bool) {
+        if let Some(lane) = self.lanes.get_mut(&key) {
+            lane.complete = complete;
+        }
+    }
+
+    /// Adds a delivery just stored by the intake, if nothing older can be
+    /// pending for its lane without being held here: the lane is complete,
+    /// or (`none_elsewhere`: the last fetch saw every pending delivery of the
+    /// partition) there is no lane. False: fetch instead.
+    pub fn add_new(&mut self, key: Key, place: Place, pending: Pending, none_elsewhere: bool) -> bool {
+        match self.lanes.get(&key) {
+            Some(lane) if !lane.complete => false,
+            None if !none_elsewhere => false,
+            _ => {
+                let lane = self.lanes.entry(key).or_insert_with(|| Lane { complete: true, ..Lane::default() });
+                if lane.in_flight != Some(place) && !lane.unstored.contains(&place) {
+                    lane.queue.entry(place).or_insert(pending);
+                }
+                true
+            }
+        }
     }
 
     /// The deliveries to send at `now`: the first of each lane that is due

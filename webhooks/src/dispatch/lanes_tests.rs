@@ -94,3 +94,16 @@ fn a_disabled_endpoint_loses_what_is_queued_for_it() {
     assert!(lanes.take_due(now, 16, 256).is_empty());
     assert_eq!(lanes.next_due(), None);
 }
+
+#[test]
+fn a_new_delivery_joins_a_complete_lane_but_an_incomplete_one_waits_for_a_fetch() {
+    let (now, mut lanes) = (Utc::now(), Lanes::default());
+    assert!(!lanes.add_new((E, A), (1, 0), pending(1, now), false), "the partition was not fetched whole yet");
+    assert!(lanes.add_new((E, A), (1, 0), pending(1, now), true), "nothing older can be pending");
+    lanes.add((E, B), (2, 0), pending(2, now));
+    lanes.mark_complete((E, B), false);
+    assert!(!lanes.add_new((E, B), (9, 0), pending(3, now), true), "older ones may be behind its window");
+    lanes.mark_complete((E, B), true);
+    assert!(lanes.add_new((E, B), (9, 0), pending(3, now), true));
+    assert_eq!(ids(&lanes.take_due(now, 16, 256)), vec![1, 2], "each lane's first, in log order");
+}

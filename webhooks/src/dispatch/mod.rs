@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sqlx::PgPool;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -47,6 +47,10 @@ const FETCH_EVERY: Duration = Duration::from_millis(20);
 /// Pending deliveries fetched per lane, and in all.
 const PER_LANE: i64 = 64;
 const FETCH: i64 = 5000;
+/// Held deliveries below which more are fetched at once, if the last fetch left some behind.
+const LOW_WATER: usize = 1000;
+/// Held deliveries above which fresh ones are left in Postgres for a later fetch.
+const MAX_HELD: usize = 50_000;
 /// How long outcomes wait to be stored with others.
 const STORE_EVERY: Duration = Duration::from_millis(5);
 
@@ -66,17 +70,25 @@ pub struct Deliverer {
     pub changed: Arc<AtomicBool>,
 }
 
-/// The partitions this worker owns (their deliveries are its to send), and a
-/// bell rung when new deliveries are stored.
+/// Deliveries the intake has just stored, handed over without a fetch.
+pub struct Fresh {
+    pub partition: i32,
+    pub rows: Vec<(lanes::Key, lanes::Place, Pending)>,
+}
+
+/// The partitions this worker owns (their deliveries are its to send), a
+/// bell rung when deliveries are queued again, and the intake's fresh deliveries.
 #[derive(Clone)]
 pub struct Owned {
     partitions: Arc<Mutex<HashSet<i32>>>,
     pub wake: Arc<Notify>,
+    pub fresh: mpsc::UnboundedSender<Fresh>,
 }
 
 impl Owned {
-    pub fn new(wake: Arc<Notify>) -> Self {
-        Owned { partitions: Arc::default(), wake }
+    pub fn new(wake: Arc<Notify>) -> (Self, mpsc::UnboundedReceiver<Fresh>) {
+        let (fresh, receiver) = mpsc::unbounded_channel();
+        (Owned { partitions: Arc::default(), wake, fresh }, receiver)
     }
 
     pub fn set(&self, partition: i32, owned: bool) {
@@ -102,13 +114,21 @@ struct Back {
 }
 
 /// Runs until `shutdown`; attempts in flight are let finish for up to `drain`.
-pub async fn run(deliverer: Deliverer, owned: Owned, shutdown: CancellationToken, drain: Duration) {
+pub async fn run(
+    deliverer: Deliverer,
+    owned: Owned,
+    mut fresh: mpsc::UnboundedReceiver<Fresh>,
+    shutdown: CancellationToken,
+    drain: Duration,
+) {
     let mut lanes = Lanes::default();
     let mut book = Book::default();
     let mut endpoints = Endpoints::default();
     let mut tasks: JoinSet<Back> = JoinSet::new();
-    let (mut fetch, mut fetched_at) = (true, Instant::now() - IDLE);
+    let (mut fetch, mut fetched_at, mut more) = (true, Instant::now() - IDLE, false);
     let mut partitions: Vec<i32> = Vec::new();
+    // Partitions whose every pending delivery the last fetch saw (fresh ones may join lanes).
+    let mut exhaustive: HashSet<i32> = HashSet::new();
     loop {
         if deliverer.replayed.swap(false, Ordering::Relaxed) {
             fetch = true;
@@ -118,6 +138,7 @@ pub async fn run(deliverer: Deliverer, owned: Owned, shutdown: CancellationToken
             let kept: HashSet<i32> = now_owned.iter().copied().collect();
             lanes.retain(|p| kept.contains(&p));
             partitions = now_owned;
+            exhaustive.clear();
             fetch = true;
         }
         if deliverer.changed.swap(false, Ordering::Relaxed) || endpoints.stale() {
@@ -126,6 +147,15 @@ pub async fn run(deliverer: Deliverer, owned: Owned, shutdown: CancellationToken
         if (fetch || fetched_at.elapsed() >= IDLE) && fetched_at.elapsed() >= FETCH_EVERY && !partitions.is_empty() {
             match deliveries::window(&deliverer.pool, &partitions, PER_LANE, FETCH).await {
                 Ok(rows) => {
+                    let mut per_lane: std::collections::HashMap<(Uuid, Uuid), i64> = Default::default();
+                    for row in &rows {
+                        *per_lane.entry((row.endpoint_id, row.account_id)).or_default() += 1;
+                    }
+                    // A full window: more may be waiting behind it.
+                    let truncated = rows.len() as i64 >= FETCH;
+                    more = truncated || per_lane.values().any(|n| *n >= PER_LANE);
+                    lanes.mark_every(!truncated);
+                    exhaustive = if truncated { HashSet::new() } else { partitions.iter().copied().collect() };
                     for row in rows {
                         let (key, place) = ((row.endpoint_id, row.account_id), (row.offset, row.event_index));
                         let pending = Pending {
@@ -137,6 +167,9 @@ pub async fn run(deliverer: Deliverer, owned: Owned, shutdown: CancellationToken
                             body: Arc::new(row.body),
                         };
                         lanes.add(key, place, pending);
+                    }
+                    for (key, n) in per_lane {
+                        lanes.mark_complete(key, !truncated && n < PER_LANE);
                     }
                     fetch = false;
                 }
@@ -159,6 +192,9 @@ pub async fn run(deliverer: Deliverer, owned: Owned, shutdown: CancellationToken
                 None => lanes.drop_endpoint(send.key.0),
             }
         }
+        if more && lanes.queued() < LOW_WATER {
+            fetch = true;
+        }
         let wait = lanes
             .next_due()
             .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
@@ -169,6 +205,14 @@ pub async fn run(deliverer: Deliverer, owned: Owned, shutdown: CancellationToken
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = owned.wake.notified() => fetch = true,
+            Some(new) = fresh.recv() => {
+                let whole = exhaustive.contains(&new.partition);
+                for (key, place, pending) in new.rows {
+                    if lanes.queued() >= MAX_HELD || !lanes.add_new(key, place, pending, whole) {
+                        fetch = true;
+                    }
+                }
+            }
             Some(Ok(back)) = tasks.join_next(), if !tasks.is_empty() => {
                 book.attempted(&deliverer, &mut endpoints, &mut lanes, back.send, back.outcome).await;
                 if book.len() >= 512 {
@@ -217,6 +261,31 @@ pub async fn listen_for_changes(deliverer: Deliverer, shutdown: CancellationToke
         deliverer.changed.store(true, Ordering::Relaxed);
         deliverer.bell.notify_one();
     }
+}
+
+/// The lane rows of deliveries just stored by the intake.
+pub fn fresh_rows(
+    messages: &[crate::payload::Message],
+    deliveries: &[crate::store::NewDelivery],
+) -> Vec<(lanes::Key, lanes::Place, Pending)> {
+    let shared: std::collections::HashMap<Uuid, (&crate::payload::Message, Arc<str>, Arc<serde_json::Value>)> =
+        messages.iter().map(|m| (m.event_id, (m, Arc::from(m.event_type), Arc::new(m.body.clone())))).collect();
+    let now = Utc::now();
+    deliveries
+        .iter()
+        .filter_map(|d| {
+            let (m, event_type, body) = shared.get(&d.event_id)?;
+            let pending = Pending {
+                event_id: m.event_id,
+                attempts: 0,
+                due: now,
+                partition: m.partition,
+                event_type: Arc::clone(event_type),
+                body: Arc::clone(body),
+            };
+            Some(((d.endpoint_id, m.account_id), (m.offset, m.index), pending))
+        })
+        .collect()
 }
 
 impl Deliverer {
