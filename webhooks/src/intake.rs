@@ -163,9 +163,11 @@ impl Intake {
             Ok(targets) => targets,
             Err(error) => return warn!(%error, "cannot read the endpoints: deliveries wait"),
         };
+        // Every dirty partition in one transaction: one commit per flush, not per partition.
+        let mut spans = Vec::new();
+        let (mut messages, mut deliveries) = (Vec::new(), Vec::new());
         for (partition, part) in parts.iter_mut().filter(|(_, p)| dirty(p)) {
             let Some(cursor) = part.cursor else { continue };
-            let mut deliveries = Vec::new();
             for message in &part.batch {
                 for (endpoint, subject) in &targets {
                     if admits(&Target { endpoint, subject: *subject }, message) {
@@ -173,24 +175,45 @@ impl Intake {
                     }
                 }
             }
-            let span = (cursor, part.next, part.last_commit);
-            match store::enqueue(&self.pool, &self.topic, *partition, span, &part.batch, &deliveries).await {
-                Ok(true) => {
-                    part.cursor = Some(part.next);
-                    let batch = std::mem::take(&mut part.batch);
-                    if !deliveries.is_empty() {
-                        let rows = crate::dispatch::fresh_rows(&batch, &deliveries);
-                        let _ = self.owned.fresh.send(crate::dispatch::Fresh { partition: *partition, rows });
+            spans.push(store::Span {
+                partition: *partition,
+                from: cursor,
+                to: part.next,
+                last_commit: part.last_commit,
+            });
+            messages.append(&mut part.batch);
+        }
+        match store::enqueue(&self.pool, &self.topic, &spans, &messages, &deliveries).await {
+            Ok(moved) if moved.is_empty() => {
+                for span in &spans {
+                    if let Some(part) = parts.get_mut(&span.partition) {
+                        part.cursor = Some(span.to);
                     }
                 }
-                Ok(false) => {
-                    // Another worker moved the cursor (a rebalance overlap): read it
-                    // again and fold the partition again from its start.
-                    warn!(partition, "the cursor moved under this worker: folding the partition again");
-                    *part = Part::default();
-                    self.seek(*partition, 0);
+                if !deliveries.is_empty() {
+                    for span in &spans {
+                        let of_partition: Vec<Message> =
+                            messages.iter().filter(|m| m.partition == span.partition).cloned().collect();
+                        let rows = crate::dispatch::fresh_rows(&of_partition, &deliveries);
+                        if !rows.is_empty() {
+                            let _ = self.owned.fresh.send(crate::dispatch::Fresh { partition: span.partition, rows });
+                        }
+                    }
                 }
-                Err(error) => warn!(partition, %error, "cannot store deliveries yet: retrying"),
+            }
+            Ok(moved) => {
+                // Another worker moved these cursors (a rebalance overlap): nothing
+                // was stored; fold them again from their start, the others retry.
+                for partition in moved {
+                    warn!(partition, "the cursor moved under this worker: folding the partition again");
+                    parts.insert(partition, Part::default());
+                    self.seek(partition, 0);
+                }
+                restore(parts, messages);
+            }
+            Err(error) => {
+                warn!(%error, "cannot store deliveries yet: retrying");
+                restore(parts, messages);
             }
         }
     }
@@ -219,6 +242,16 @@ impl Intake {
             }
         }
         Ok(targets)
+    }
+}
+
+/// Puts messages that were not stored back into their partitions' batches
+/// (of the partitions still held with a cursor), in order.
+fn restore(parts: &mut HashMap<i32, Part>, messages: Vec<Message>) {
+    for message in messages {
+        if let Some(part) = parts.get_mut(&message.partition).filter(|p| p.cursor.is_some()) {
+            part.batch.push(message);
+        }
     }
 }
 

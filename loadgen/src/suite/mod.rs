@@ -164,7 +164,7 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
             return report::write(&mut rows, quick, started.elapsed(), &out);
         }
         Some(Only::Webhooks) => {
-            let mut rows = webhooks::scenario(&stack, &http()?, quick, plan.secs).await?;
+            let mut rows = webhooks::scenario(&stack, quick, plan.secs).await?;
             return report::write(&mut rows, quick, started.elapsed(), &out);
         }
         Some(Only::Queries) => {
@@ -272,7 +272,7 @@ pub async fn run(quick: bool, only: Option<Only>, out: PathBuf) -> anyhow::Resul
     // 10. What exporting traces costs the command path.
     rows.extend(tracing::scenario(&stack, &http, plan.accounts, plan.secs).await?);
     // 12. Webhook deliveries against a plain client; commit → delivered latency.
-    rows.extend(webhooks::scenario(&stack, &http, quick, plan.secs).await?);
+    rows.extend(webhooks::scenario(&stack, quick, plan.secs).await?);
 
     // 4 and 5. Projection fold (1 and 2 workers) and replay on a pre-filled topic, against direct SQL.
     let events = plan.fold_accounts as u64 * (plan.fold_deposits + 1);

@@ -51,8 +51,9 @@ const FETCH: i64 = 5000;
 const LOW_WATER: usize = 1000;
 /// Held deliveries above which fresh ones are left in Postgres for a later fetch.
 const MAX_HELD: usize = 50_000;
-/// How long outcomes wait to be stored with others.
+/// How long outcomes wait to be stored with others, and how many are stored at once at most.
 const STORE_EVERY: Duration = Duration::from_millis(5);
+const STORE_MAX: usize = 512;
 
 /// What every attempt needs.
 #[derive(Clone)]
@@ -129,6 +130,9 @@ pub async fn run(
     let mut partitions: Vec<i32> = Vec::new();
     // Partitions whose every pending delivery the last fetch saw (fresh ones may join lanes).
     let mut exhaustive: HashSet<i32> = HashSet::new();
+    let mut storing: Option<outcomes::Storing> = None;
+    let mut store_tick = tokio::time::interval(STORE_EVERY);
+    store_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if deliverer.replayed.swap(false, Ordering::Relaxed) {
             fetch = true;
@@ -201,7 +205,6 @@ pub async fn run(
             .unwrap_or(IDLE)
             .min(IDLE)
             .max(Duration::from_millis(1));
-        let store_in = if book.is_empty() { IDLE } else { STORE_EVERY };
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = owned.wake.notified() => fetch = true,
@@ -215,11 +218,19 @@ pub async fn run(
             }
             Some(Ok(back)) = tasks.join_next(), if !tasks.is_empty() => {
                 book.attempted(&deliverer, &mut endpoints, &mut lanes, back.send, back.outcome).await;
-                if book.len() >= 512 {
-                    book.store(&deliverer, &mut lanes).await;
+                if book.len() >= STORE_MAX && storing.is_none() {
+                    storing = Some(book.start_storing(&deliverer));
                 }
             }
-            () = tokio::time::sleep(store_in), if !book.is_empty() => book.store(&deliverer, &mut lanes).await,
+            _ = store_tick.tick(), if !book.is_empty() && storing.is_none() => {
+                storing = Some(book.start_storing(&deliverer));
+            }
+            ended = async { (&mut storing.as_mut().expect("guarded").0).await }, if storing.is_some() => {
+                storing = None;
+                if let Ok(ended) = ended {
+                    book.stored(&mut lanes, ended);
+                }
+            }
             () = tokio::time::sleep(wait) => {}
         }
     }
@@ -230,7 +241,13 @@ pub async fn run(
         }
     })
     .await;
-    book.store(&deliverer, &mut lanes).await;
+    if let Some(Ok(ended)) = match storing {
+        Some(s) => Some(s.0.await),
+        None => None,
+    } {
+        book.stored(&mut lanes, ended);
+    }
+    book.store_now(&deliverer, &mut lanes).await;
 }
 
 /// Listens for endpoint changes until shutdown: each sets `changed` and

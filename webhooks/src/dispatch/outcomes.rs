@@ -128,21 +128,46 @@ impl Book {
         }
     }
 
-    /// Stores the outcomes; kept for the next try if the database does not answer.
-    pub async fn store(&mut self, deliverer: &Deliverer, lanes: &mut Lanes) {
-        if self.rows.is_empty() {
-            return;
-        }
-        match deliveries::store_batch(&deliverer.pool, &self.rows).await {
-            Ok(()) => {
-                lanes.stored(&self.places);
-                self.rows.clear();
-                self.places.clear();
+    /// Takes the outcomes to store, in the background (see [`Storing`]).
+    pub fn start_storing(&mut self, deliverer: &Deliverer) -> Storing {
+        let (rows, places) = (std::mem::take(&mut self.rows), std::mem::take(&mut self.places));
+        let pool = deliverer.pool.clone();
+        Storing(tokio::spawn(async move {
+            let result = deliveries::store_batch(&pool, &rows).await;
+            (result, rows, places)
+        }))
+    }
+
+    /// A background store ended: free the lanes, or keep the outcomes for the next try.
+    pub fn stored(&mut self, lanes: &mut Lanes, ended: StoreResult) {
+        match ended {
+            (Ok(()), _, places) => lanes.stored(&places),
+            (Err(error), mut rows, mut places) => {
+                warn!(%error, pending = rows.len(), "cannot store the attempts yet: retrying");
+                rows.append(&mut self.rows);
+                places.append(&mut self.places);
+                (self.rows, self.places) = (rows, places);
             }
-            Err(error) => warn!(%error, pending = self.rows.len(), "cannot store the attempts yet: retrying"),
+        }
+    }
+
+    /// Stores what is left, now (at shutdown).
+    pub async fn store_now(&mut self, deliverer: &Deliverer, lanes: &mut Lanes) {
+        if !self.rows.is_empty() {
+            let ended = self.start_storing(deliverer).0.await;
+            if let Ok(ended) = ended {
+                self.stored(lanes, ended);
+            }
         }
     }
 }
+
+/// What a background store gives back: its result, and the outcomes it stored.
+pub type StoreResult = (Result<(), crate::error::Error>, Vec<Stored>, Vec<(Key, Place)>);
+
+/// A store of outcomes running in the background, so that sending goes on
+/// meanwhile; one at a time, in the order the outcomes came.
+pub struct Storing(pub tokio::task::JoinHandle<StoreResult>);
 
 /// Whether this outcome disables the endpoint, and why. Keeps the endpoint's
 /// "failing since" in step (stored only when it changes).

@@ -42,21 +42,36 @@ pub struct NewDelivery {
     pub event_id: Uuid,
 }
 
-/// Stores the messages of records `[from, to)` of a partition and their
-/// deliveries, and moves the cursor from `from` to `to`, in one transaction.
-/// `Ok(false)`: the cursor was not at `from` (another worker got there first)
-/// and nothing was written.
+/// A partition's records `[from, to)`, turned into messages and deliveries;
+/// `last_commit` is the commit id of the record before `to`.
+pub struct Span {
+    pub partition: i32,
+    pub from: i64,
+    pub to: i64,
+    pub last_commit: Option<Uuid>,
+}
+
+/// Stores the messages of every span and their deliveries, and moves each
+/// span's cursor from `from` to `to`, in one transaction. Returns the
+/// partitions whose cursor was not at `from` (another worker got there
+/// first): then nothing at all was written.
 pub async fn enqueue(
     pool: &PgPool,
     topic: &str,
-    partition: i32,
-    (from, to, last_commit): (i64, i64, Option<Uuid>),
+    spans: &[Span],
     messages: &[Message],
     deliveries: &[NewDelivery],
-) -> Result<bool, Error> {
+) -> Result<Vec<i32>, Error> {
     let mut tx = pool.begin().await?;
-    if !advance(&mut tx, topic, partition, from, to, last_commit).await? {
-        return Ok(false);
+    let mut moved = Vec::new();
+    for span in spans {
+        if !advance(&mut tx, topic, span).await? {
+            moved.push(span.partition);
+        }
+    }
+    if !moved.is_empty() {
+        tx.rollback().await?;
+        return Ok(moved);
     }
     insert_messages(&mut tx, messages).await?;
     if !deliveries.is_empty() {
@@ -76,18 +91,11 @@ pub async fn enqueue(
         .await?;
     }
     tx.commit().await?;
-    Ok(true)
+    Ok(moved)
 }
 
-async fn advance(
-    tx: &mut Transaction<'_, Postgres>,
-    topic: &str,
-    partition: i32,
-    from: i64,
-    to: i64,
-    last_commit: Option<Uuid>,
-) -> Result<bool, Error> {
-    let moved = if from == 0 {
+async fn advance(tx: &mut Transaction<'_, Postgres>, topic: &str, span: &Span) -> Result<bool, Error> {
+    let moved = if span.from == 0 {
         sqlx::query(
             "insert into webhook_cursors (topic, partition, next_offset, last_commit) values ($1, $2, $4, $5)
              on conflict (topic, partition) do update set next_offset = $4, last_commit = $5
@@ -100,10 +108,10 @@ async fn advance(
         )
     }
     .bind(topic)
-    .bind(partition)
-    .bind(from)
-    .bind(to)
-    .bind(last_commit)
+    .bind(span.partition)
+    .bind(span.from)
+    .bind(span.to)
+    .bind(span.last_commit)
     .execute(&mut **tx)
     .await?;
     Ok(moved.rows_affected() == 1)
