@@ -187,6 +187,11 @@ impl Lanes {
             .min()
     }
 
+    /// A lane the last fetch saw only part of has sent all it holds: fetch more.
+    pub fn starving(&self) -> bool {
+        self.lanes.values().any(|l| !l.complete && l.queue.is_empty() && l.in_flight.is_none())
+    }
+
     pub fn queued(&self) -> usize {
         self.lanes.values().map(|l| l.queue.len()).sum()
     }

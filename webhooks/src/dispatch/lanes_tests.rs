@@ -107,3 +107,17 @@ fn a_new_delivery_joins_a_complete_lane_but_an_incomplete_one_waits_for_a_fetch(
     assert!(lanes.add_new((E, B), (9, 0), pending(3, now), true));
     assert_eq!(ids(&lanes.take_due(now, 16, 256)), vec![1, 2], "each lane's first, in log order");
 }
+
+#[test]
+fn a_lane_fetched_in_part_asks_for_more_once_it_has_sent_what_it_holds() {
+    let (now, mut lanes) = (Utc::now(), Lanes::default());
+    lanes.add((E, A), (1, 0), pending(1, now));
+    lanes.mark_complete((E, A), false);
+    assert!(!lanes.starving(), "it still holds one");
+    let sent = lanes.take_due(now, 16, 256);
+    assert!(!lanes.starving(), "one in flight");
+    lanes.back(&sent[0], None);
+    assert!(lanes.starving());
+    lanes.mark_complete((E, A), true);
+    assert!(!lanes.starving(), "a complete lane has nothing more to fetch");
+}

@@ -47,7 +47,7 @@ const FETCH_EVERY: Duration = Duration::from_millis(20);
 /// Pending deliveries fetched per lane, and in all.
 const PER_LANE: i64 = 64;
 const FETCH: i64 = 5000;
-/// Held deliveries below which more are fetched at once, if the last fetch left some behind.
+/// Held deliveries below which more are fetched at once, if the last fetch hit its limit.
 const LOW_WATER: usize = 1000;
 /// Held deliveries above which fresh ones are left in Postgres for a later fetch.
 const MAX_HELD: usize = 50_000;
@@ -155,9 +155,9 @@ pub async fn run(
                     for row in &rows {
                         *per_lane.entry((row.endpoint_id, row.account_id)).or_default() += 1;
                     }
-                    // A full window: more may be waiting behind it.
+                    // The fetch's limit was reached: lanes may be waiting behind it.
                     let truncated = rows.len() as i64 >= FETCH;
-                    more = truncated || per_lane.values().any(|n| *n >= PER_LANE);
+                    more = truncated;
                     lanes.mark_every(!truncated);
                     exhaustive = if truncated { HashSet::new() } else { partitions.iter().copied().collect() };
                     for row in rows {
@@ -196,7 +196,7 @@ pub async fn run(
                 None => lanes.drop_endpoint(send.key.0),
             }
         }
-        if more && lanes.queued() < LOW_WATER {
+        if (more && lanes.queued() < LOW_WATER) || lanes.starving() {
             fetch = true;
         }
         let wait = lanes

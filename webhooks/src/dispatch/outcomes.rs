@@ -112,6 +112,8 @@ impl Book {
                 attempt,
                 &outcome,
             ),
+            account_id: send.key.1,
+            place: send.place,
             status,
             next_at,
         });

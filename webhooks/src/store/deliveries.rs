@@ -197,6 +197,11 @@ pub async fn window(pool: &PgPool, owned: &[i32], per_lane: i64, limit: i64) -> 
 /// (`status` 'delivered', 'failed' when given up, or 'pending' with `next_at`).
 pub struct Stored {
     pub attempt: AttemptOwned,
+    /// The delivery's account and place: with the endpoint, the exact key of
+    /// the pending deliveries' index (a look-up by endpoint alone would scan
+    /// every pending delivery of the endpoint for each row).
+    pub account_id: Uuid,
+    pub place: (i64, i32),
     pub status: &'static str,
     pub next_at: Option<DateTime<Utc>>,
 }
@@ -229,11 +234,15 @@ pub async fn store_batch(pool: &PgPool, batch: &[Stored]) -> Result<(), Error> {
     let errors: Vec<Option<&str>> = batch.iter().map(|s| s.attempt.error.as_deref()).collect();
     let statuses: Vec<&str> = batch.iter().map(|s| s.status).collect();
     let next: Vec<Option<DateTime<Utc>>> = batch.iter().map(|s| s.next_at).collect();
+    let accounts: Vec<Uuid> = batch.iter().map(|s| s.account_id).collect();
+    let offsets: Vec<i64> = batch.iter().map(|s| s.place.0).collect();
+    let indexes: Vec<i32> = batch.iter().map(|s| s.place.1).collect();
     sqlx::query(
         "with u as (
              select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::int[], $6::text[], $7::int[],
-                                  $8::text[], $9::text[], $10::text[], $11::timestamptz[])
-                    with ordinality as u(e, m, t, n, code, outcome, ms, response, error, status, next_at, i)
+                                  $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::uuid[], $13::int8[],
+                                  $14::int[])
+                    with ordinality as u(e, m, t, n, code, outcome, ms, response, error, status, next_at, a, o, x, i)
          ),
          a as (
              insert into webhook_attempts
@@ -250,7 +259,8 @@ pub async fn store_batch(pool: &PgPool, batch: &[Stored]) -> Result<(), Error> {
                 next_attempt_at = coalesce(last.next_at, d.next_attempt_at),
                 delivered_at = case when last.status = 'delivered' then now() else d.delivered_at end
            from last
-          where d.endpoint_id = last.e and d.event_id = last.m and d.status = 'pending'",
+          where d.endpoint_id = last.e and d.account_id = last.a and d.\"offset\" = last.o
+            and d.event_index = last.x and d.event_id = last.m and d.status = 'pending'",
     )
     .bind(&endpoints)
     .bind(&events)
@@ -263,6 +273,9 @@ pub async fn store_batch(pool: &PgPool, batch: &[Stored]) -> Result<(), Error> {
     .bind(&errors)
     .bind(&statuses)
     .bind(&next)
+    .bind(&accounts)
+    .bind(&offsets)
+    .bind(&indexes)
     .execute(pool)
     .await?;
     Ok(())
