@@ -45,8 +45,10 @@ const IDLE: Duration = Duration::from_millis(500);
 /// Shortest time between two fetches while deliveries keep coming.
 const FETCH_EVERY: Duration = Duration::from_millis(20);
 /// Pending deliveries fetched per lane, and in all.
-const PER_LANE: i64 = 64;
-const FETCH: i64 = 5000;
+const PER_LANE: i64 = 256;
+const FETCH: i64 = 50_000;
+/// Shortest time between two fetches asked for by lanes fetched in part.
+const STARVING_EVERY: Duration = Duration::from_millis(200);
 /// Held deliveries below which more are fetched at once, if the last fetch hit its limit.
 const LOW_WATER: usize = 1000;
 /// Held deliveries above which fresh ones are left in Postgres for a later fetch.
@@ -196,7 +198,7 @@ pub async fn run(
                 None => lanes.drop_endpoint(send.key.0),
             }
         }
-        if (more && lanes.queued() < LOW_WATER) || lanes.starving() {
+        if (more && lanes.queued() < LOW_WATER) || (lanes.starving() && fetched_at.elapsed() >= STARVING_EVERY) {
             fetch = true;
         }
         let wait = lanes
@@ -204,6 +206,7 @@ pub async fn run(
             .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(IDLE)
             .min(IDLE)
+            .min(if fetch { FETCH_EVERY.saturating_sub(fetched_at.elapsed()) } else { IDLE })
             .max(Duration::from_millis(1));
         tokio::select! {
             () = shutdown.cancelled() => break,
