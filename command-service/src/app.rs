@@ -129,10 +129,16 @@ impl Application {
         if self.config.consistency_token_key.expose() == crate::config::DEV_TOKEN_KEY {
             warn!("CONSISTENCY_TOKEN_KEY is not set: using the development key; set it in any shared deployment");
         }
+        // Charged once, where a request first arrives: forwards carry a proof
+        // under a key derived from the secret every instance shares.
+        let proof = ledger_runtime::rate_limit::PeerProof::from_shared_secret(
+            self.config.consistency_token_key.expose().as_bytes(),
+        );
         let rate_limit = ledger_runtime::rate_limit::RateLimit::per_second(
             self.config.rate_limit_per_second,
             self.config.rate_limit_burst,
-        );
+        )
+        .charged_once(proof.clone());
         let metrics = Arc::new(Metrics::new(&rate_limit));
         let url = advertised_url(&self.config, self.listener.local_addr()?);
         info!(addr = %self.listener.local_addr()?, %url, "command service listening");
@@ -168,7 +174,7 @@ impl Application {
             eraser,
             metrics: Arc::clone(&metrics),
             partitions: Arc::clone(&partitions),
-            forwarder: Forwarder::new(Arc::clone(&registry), deps.partitions, self.config.max_body_bytes),
+            forwarder: Forwarder::new(Arc::clone(&registry), deps.partitions, self.config.max_body_bytes, proof),
             directory: Arc::clone(&directory),
             max_body_bytes: self.config.max_body_bytes,
             token_key: self.config.consistency_token_key.expose().as_bytes().into(),

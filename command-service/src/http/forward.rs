@@ -63,17 +63,24 @@ pub struct Forwarder {
     registry: Arc<Registry>,
     partitions: i32,
     max_body: usize,
+    /// Tells the owner this instance charged the request to the client's rate limit.
+    proof: ledger_runtime::rate_limit::PeerProof,
 }
 
 impl Forwarder {
-    pub fn new(registry: Arc<Registry>, partitions: i32, max_body: usize) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        partitions: i32,
+        max_body: usize,
+        proof: ledger_runtime::rate_limit::PeerProof,
+    ) -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(1))
             .timeout(FORWARD_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .unwrap_or_default();
-        Self { client, registry, partitions, max_body }
+        Self { client, registry, partitions, max_body, proof }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -89,7 +96,7 @@ impl Forwarder {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut request = self.client.request(parts.method.clone(), format!("{owner}{path}")).body(body);
         for (name, value) in &parts.headers {
-            if !hop_by_hop(name) && name != "traceparent" {
+            if !hop_by_hop(name) && name != "traceparent" && name != ledger_runtime::rate_limit::FORWARD_PROOF {
                 request = request.header(name, value);
             }
         }
@@ -97,7 +104,13 @@ impl Forwarder {
         if let Some(traceparent) = ledger_runtime::trace::traceparent(&parts.headers) {
             request = request.header("traceparent", traceparent);
         }
-        let answer = request.header(FORWARDED_BY, self.registry.url.as_str()).send().await?;
+        let authorization = parts.headers.get(header::AUTHORIZATION).map_or(&[][..], |v| v.as_bytes());
+        let proof = self.proof.sign(chrono::Utc::now().timestamp(), parts.method.as_str(), path, authorization);
+        let answer = request
+            .header(FORWARDED_BY, self.registry.url.as_str())
+            .header(ledger_runtime::rate_limit::FORWARD_PROOF, proof)
+            .send()
+            .await?;
         let status = answer.status();
         let mut headers = answer.headers().clone();
         let hop: Vec<HeaderName> = headers.keys().filter(|n| hop_by_hop(n)).cloned().collect();

@@ -26,7 +26,12 @@ fn router() -> axum::Router {
     command_service::http::router(AppState {
         metrics: Arc::new(command_service::metrics::Metrics::new(&rate_limit)),
         partitions: Arc::new(Partitions::new(8)),
-        forwarder: Forwarder::new(Arc::new(detached_registry()), 8, 16 * 1024),
+        forwarder: Forwarder::new(
+            Arc::new(detached_registry()),
+            8,
+            16 * 1024,
+            ledger_runtime::rate_limit::PeerProof::from_shared_secret(b"fuzz"),
+        ),
         directory: Arc::new(Directory::new(8)),
         max_body_bytes: 16 * 1024,
         token_key: Arc::from(&b"fuzz"[..]),

@@ -2,6 +2,7 @@
 
 mod api;
 mod broker_crash;
+mod charged_once;
 mod client;
 mod cluster;
 mod cluster_load;
