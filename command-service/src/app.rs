@@ -44,6 +44,8 @@ pub struct AppState {
     pub auth: ledger_runtime::auth::Authenticator,
     /// Commands per client.
     pub rate_limit: ledger_runtime::rate_limit::RateLimit,
+    /// Which browser origins may call the API.
+    pub cors: ledger_runtime::cors::Cors,
     /// Rendered on `/metrics` (role `ops`).
     pub metrics: Arc<Metrics>,
     /// Erases data subjects (`DELETE /v1/subjects/{subject}`).
@@ -56,6 +58,7 @@ pub struct Application {
     listener: TcpListener,
     auth: ledger_runtime::auth::Authenticator,
     kek: ledger_runtime::keys::Kek,
+    cors: ledger_runtime::cors::Cors,
 }
 
 /// What the service needs from outside before it can take commands.
@@ -71,8 +74,9 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, Error> {
         let auth = ledger_runtime::auth::Authenticator::new(&config.auth)?;
         let kek = config.keys.kek()?;
+        let cors = ledger_runtime::cors::Cors::from_args(&config.cors)?;
         let listener = TcpListener::bind(config.http_addr).await?;
-        Ok(Self { config, listener, auth, kek })
+        Ok(Self { config, listener, auth, kek, cors })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -180,6 +184,7 @@ impl Application {
             token_key: self.config.consistency_token_key.expose().as_bytes().into(),
             auth: self.auth.clone(),
             rate_limit,
+            cors: self.cors.clone(),
         };
         tokio::spawn(state.rate_limit.clone().sweep(shutdown.clone()));
         gate.open(router(state));

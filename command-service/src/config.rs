@@ -71,6 +71,9 @@ pub struct Config {
     #[command(flatten)]
     pub auth: ledger_runtime::auth::AuthArgs,
     /// Timeouts and the connection limit of the HTTP listener.
+    /// Browser origins that may call this API.
+    #[command(flatten)]
+    pub cors: ledger_runtime::cors::CorsArgs,
     #[command(flatten)]
     pub serve: ledger_runtime::serve::ServeArgs,
     #[command(flatten)]

@@ -34,6 +34,8 @@ pub struct AppState {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Opens the personal fields of what is read.
     pub opener: crate::personal::Opener,
+    /// Which browser origins may call the API.
+    pub cors: ledger_runtime::cors::Cors,
 }
 
 /// How long a `Read-Lag-Records` value is reused. The header reports staleness,
@@ -80,6 +82,7 @@ pub struct Application {
     listener: TcpListener,
     auth: ledger_runtime::auth::Authenticator,
     kek: ledger_runtime::keys::Kek,
+    cors: ledger_runtime::cors::Cors,
 }
 
 impl Application {
@@ -87,8 +90,9 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, Error> {
         let auth = ledger_runtime::auth::Authenticator::new(&config.auth)?;
         let kek = config.keys.kek()?;
+        let cors = ledger_runtime::cors::Cors::from_args(&config.cors)?;
         let listener = TcpListener::bind(config.http_addr).await?;
-        Ok(Self { config, listener, auth, kek })
+        Ok(Self { config, listener, auth, kek, cors })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -135,6 +139,7 @@ impl Application {
             lag_cache: Default::default(),
             metrics,
             opener: crate::personal::Opener::new(pool, self.kek),
+            cors: self.cors,
         };
         if self.config.consistency_token_key.expose() == crate::config::DEV_TOKEN_KEY {
             tracing::warn!(

@@ -19,6 +19,7 @@
 //! - [`serve`] — serving HTTP with timeouts and a connection limit (hostile clients).
 //! - [`conn_metrics`] — open, refused and evicted connections, timeouts by kind.
 //! - [`auth`] — bearer JWTs checked in one layer; principals and roles.
+//! - [`cors`] — which browser origins may call an API (`CORS_ALLOWED_ORIGINS`).
 //! - [`rate_limit`] — the per-client command rate limit.
 //! - [`args`] — the flags every service shares (the log, the database), flattened into each config.
 //! - [`boot`] — one boot path: listen first, wait for the broker and database (back-off), then serve.
@@ -30,6 +31,7 @@ pub mod auth;
 pub mod boot;
 pub mod conn_metrics;
 pub mod contract;
+pub mod cors;
 pub mod group;
 pub mod http_metrics;
 pub mod kafka;

@@ -31,6 +31,7 @@ pub struct Application {
     listener: TcpListener,
     auth: ledger_runtime::auth::Authenticator,
     kek: ledger_runtime::keys::Kek,
+    cors: ledger_runtime::cors::Cors,
 }
 
 impl Application {
@@ -39,8 +40,9 @@ impl Application {
         let auth = ledger_runtime::auth::Authenticator::new(&config.auth)?;
         let kek = config.keys.kek()?;
         let delivery = config.delivery()?;
+        let cors = ledger_runtime::cors::Cors::from_args(&config.cors)?;
         let listener = TcpListener::bind(config.http_addr).await?;
-        Ok(Self { config, delivery, listener, auth, kek })
+        Ok(Self { config, delivery, listener, auth, kek, cors })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -125,7 +127,7 @@ impl Application {
         let intake = tokio::spawn(intake.run(shutdown.clone()));
         tokio::spawn(crate::dispatch::listen_for_changes(deliverer.clone(), shutdown.clone()));
         let dispatcher = tokio::spawn(crate::dispatch::run(deliverer.clone(), owned, fresh, shutdown.clone(), DRAIN));
-        let state = AppState { pool, vault, deliverer, auth: self.auth, metrics, ready };
+        let state = AppState { pool, vault, deliverer, auth: self.auth, metrics, ready, cors: self.cors };
         gate.open(router(state));
         let intake = intake.await?;
         dispatcher.await?;

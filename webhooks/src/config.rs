@@ -57,6 +57,9 @@ pub struct Config {
     #[command(flatten)]
     pub keys: ledger_runtime::keys::KeyArgs,
     /// Timeouts and the connection limit of the HTTP listener.
+    /// Browser origins that may call this API.
+    #[command(flatten)]
+    pub cors: ledger_runtime::cors::CorsArgs,
     #[command(flatten)]
     pub serve: ledger_runtime::serve::ServeArgs,
     /// Log format: text for people, json for machines.

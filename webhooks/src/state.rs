@@ -19,4 +19,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Every assigned partition has its cursor and is folded to its end.
     pub ready: Arc<AtomicBool>,
+    /// Which browser origins may call the API.
+    pub cors: ledger_runtime::cors::Cors,
 }

@@ -37,6 +37,7 @@ fn router() -> axum::Router {
         token_key: Arc::from(&b"fuzz"[..]),
         auth,
         rate_limit,
+        cors: Default::default(),
         eraser: Arc::new(command_service::erasure::Eraser {
             keys: Arc::new(ledger_runtime::keys::SubjectKeys::detached(
                 lazy_pool(),

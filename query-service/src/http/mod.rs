@@ -23,29 +23,35 @@ pub use params::{LAG_HEADER, TOKEN_HEADER};
 
 /// The query API. Separate from serving, so tests can call it in-process.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/accounts", get(accounts::list))
-        .route("/v1/accounts/{id}", get(accounts::one))
-        .route("/v1/accounts/{id}/entries", get(accounts::entries))
-        .route("/v1/accounts/{id}/history", get(history::as_of))
-        .route("/v1/accounts/{id}/transfers", get(transfers::of_account))
-        .route("/v1/transfers/{id}", get(transfers::one))
-        .route("/v1/ledger/totals", get(ledger::totals))
-        .route("/v1/events", get(events::list))
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
-        .fallback(ledger_runtime::problem::not_found)
-        .method_not_allowed_fallback(ledger_runtime::problem::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.auth.clone(), ledger_runtime::auth::require_token))
-        .layer(axum::middleware::from_fn_with_state(state.metrics.http.clone(), ledger_runtime::http_metrics::track))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(ledger_runtime::trace::request_span)
-                .on_response(ledger_runtime::trace::record_response),
-        )
-        .with_state(state)
+    let cors = state.cors.clone();
+    cors.apply(
+        Router::new()
+            .route("/v1/accounts", get(accounts::list))
+            .route("/v1/accounts/{id}", get(accounts::one))
+            .route("/v1/accounts/{id}/entries", get(accounts::entries))
+            .route("/v1/accounts/{id}/history", get(history::as_of))
+            .route("/v1/accounts/{id}/transfers", get(transfers::of_account))
+            .route("/v1/transfers/{id}", get(transfers::one))
+            .route("/v1/ledger/totals", get(ledger::totals))
+            .route("/v1/events", get(events::list))
+            .route("/metrics", get(metrics))
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
+            .fallback(ledger_runtime::problem::not_found)
+            .method_not_allowed_fallback(ledger_runtime::problem::method_not_allowed)
+            .layer(axum::middleware::from_fn_with_state(state.auth.clone(), ledger_runtime::auth::require_token))
+            .layer(axum::middleware::from_fn_with_state(
+                state.metrics.http.clone(),
+                ledger_runtime::http_metrics::track,
+            ))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(ledger_runtime::trace::request_span)
+                    .on_response(ledger_runtime::trace::record_response),
+            ),
+    )
+    .with_state(state)
 }
 
 /// Prometheus metrics (OpenMetrics text), for tokens with role `ops`.

@@ -22,28 +22,37 @@ use crate::state::AppState;
 
 /// The API. Separate from serving, so tests can call it in-process.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/webhooks/endpoints", post(endpoints::create).get(endpoints::list))
-        .route("/v1/webhooks/endpoints/{id}", get(endpoints::one).patch(endpoints::update).delete(endpoints::delete))
-        .route("/v1/webhooks/endpoints/{id}/rotate-secret", post(actions::rotate))
-        .route("/v1/webhooks/endpoints/{id}/test", post(actions::test))
-        .route("/v1/webhooks/endpoints/{id}/attempts", get(actions::attempts))
-        .route("/v1/webhooks/endpoints/{id}/replay", post(actions::replay))
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
-        .fallback(ledger_runtime::problem::not_found)
-        .method_not_allowed_fallback(ledger_runtime::problem::method_not_allowed)
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
-        .layer(axum::middleware::from_fn_with_state(state.auth.clone(), ledger_runtime::auth::require_token))
-        .layer(axum::middleware::from_fn_with_state(state.metrics.http.clone(), ledger_runtime::http_metrics::track))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(ledger_runtime::trace::request_span)
-                .on_response(ledger_runtime::trace::record_response),
-        )
-        .with_state(state)
+    let cors = state.cors.clone();
+    cors.apply(
+        Router::new()
+            .route("/v1/webhooks/endpoints", post(endpoints::create).get(endpoints::list))
+            .route(
+                "/v1/webhooks/endpoints/{id}",
+                get(endpoints::one).patch(endpoints::update).delete(endpoints::delete),
+            )
+            .route("/v1/webhooks/endpoints/{id}/rotate-secret", post(actions::rotate))
+            .route("/v1/webhooks/endpoints/{id}/test", post(actions::test))
+            .route("/v1/webhooks/endpoints/{id}/attempts", get(actions::attempts))
+            .route("/v1/webhooks/endpoints/{id}/replay", post(actions::replay))
+            .route("/metrics", get(metrics))
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
+            .fallback(ledger_runtime::problem::not_found)
+            .method_not_allowed_fallback(ledger_runtime::problem::method_not_allowed)
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+            .layer(axum::middleware::from_fn_with_state(state.auth.clone(), ledger_runtime::auth::require_token))
+            .layer(axum::middleware::from_fn_with_state(
+                state.metrics.http.clone(),
+                ledger_runtime::http_metrics::track,
+            ))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(ledger_runtime::trace::request_span)
+                    .on_response(ledger_runtime::trace::record_response),
+            ),
+    )
+    .with_state(state)
 }
 
 /// Prometheus metrics (OpenMetrics text), for tokens with role `ops`.

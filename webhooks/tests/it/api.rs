@@ -7,7 +7,9 @@ use crate::stack::{call, client, System};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_served_document_is_committed_and_bad_input_gets_the_right_problem() {
-    let sys = System::start(&[("WEBHOOKS_ALLOWED_HOSTS", "127.0.0.1")]).await;
+    let sys =
+        System::start(&[("WEBHOOKS_ALLOWED_HOSTS", "127.0.0.1"), ("CORS_ALLOWED_ORIGINS", "http://app.test:5173")])
+            .await;
     let served: serde_json::Value =
         reqwest::get(format!("{}/openapi.json", sys.hooks.base)).await.expect("served").json().await.expect("JSON");
     testkit::assert_openapi_is_committed(&served, "webhooks");
@@ -49,4 +51,19 @@ async fn the_served_document_is_committed_and_bad_input_gets_the_right_problem()
     }
     let (status, page) = call(alice.get(&url)).await;
     assert_eq!((status, page["items"].as_array().map(Vec::len)), (200, Some(0)), "nothing was written: {page}");
+
+    // CORS (CORS_ALLOWED_ORIGINS): a preflight from the allowed origin is answered
+    // before authentication; another origin gets no CORS header.
+    for (origin, allowed) in [("http://app.test:5173", true), ("http://evil.test", false)] {
+        let preflight = reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization,content-type")
+            .send()
+            .await
+            .expect("answered");
+        let allow = preflight.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok());
+        assert_eq!(allow, allowed.then_some(origin), "{origin}: {:?}", preflight.headers());
+    }
 }
