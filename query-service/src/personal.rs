@@ -43,10 +43,13 @@ impl Opener {
         })
     }
 
-    /// The live subject of an owner name, if the key store knows one.
+    /// The live subject of an owner name, if the key store knows one. A
+    /// cached "none" is asked again: the subject is created with the owner's
+    /// first account, and a list made just before must not hide that account
+    /// for the cache's lifetime.
     pub async fn subject_of(&self, name: &str) -> Result<Option<Uuid>, Error> {
         let keys = self.keys().await?;
-        Ok(keys.find(name).await.map_err(|_| Error::KeysUnavailable)?.map(|(subject, _)| subject))
+        Ok(keys.find_fresh(name).await.map_err(|_| Error::KeysUnavailable)?.map(|(subject, _)| subject))
     }
 
     /// Opens `stored` (a JSON string, a sealed object or `null`) as the field

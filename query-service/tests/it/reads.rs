@@ -181,3 +181,26 @@ async fn the_served_openapi_document_is_the_committed_one() {
     assert_eq!(ledger_runtime::contract::dangling_links(&served), Vec::<String>::new(), "links name real operations");
     sys.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_listed_before_its_first_account_sees_that_account_listed_at_once() {
+    let sys = system(2000).await;
+    let client = testkit::client("lists-first", &["client"]);
+    let before: Value =
+        client.get(format!("{}/v1/accounts", sys.queries)).send().await.expect("list").json().await.expect("json");
+    assert_eq!(before["items"], json!([]), "{before}");
+    let opened = post(&client, format!("{}/v1/accounts", sys.commands), json!({"currency": "EUR"})).await;
+    let token = opened["consistency_token"].as_str().expect("token");
+    let listed: Value = client
+        .get(format!("{}/v1/accounts", sys.queries))
+        .header("consistency-token", token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<&str> = listed["items"].as_array().expect("items").iter().filter_map(|a| a["id"].as_str()).collect();
+    assert_eq!(ids, vec![opened["account_id"].as_str().expect("id")], "{listed}");
+    sys.stop().await;
+}
