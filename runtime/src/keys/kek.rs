@@ -49,23 +49,14 @@ impl Kek {
 
     /// `key` sealed for `subject`, as stored.
     pub fn seal_key(&self, subject: Uuid, key: &DataKey) -> String {
-        let sealed = seal(&self.key, subject, Uuid::nil(), FIELD, &BASE64.encode(key.as_bytes()));
-        serde_json::to_string(&sealed).expect("a sealed value serialises")
+        self.seal_text(subject, FIELD, &BASE64.encode(key.as_bytes()))
     }
 
     /// Opens a key stored by [`Kek::seal_key`] under the KEK `kek_id`.
     pub fn open_key(&self, subject: Uuid, kek_id: &str, stored: &str) -> Result<DataKey, KeyError> {
-        if kek_id != self.id {
-            return Err(KeyError::WrongKek(kek_id.to_owned()));
-        }
-        let sealed: Sealed = serde_json::from_str(stored).map_err(|_| KeyError::WrongKek(kek_id.to_owned()))?;
-        if sealed.subject != subject {
-            // A key row copied onto another subject: the associated data would still open it.
-            return Err(KeyError::WrongKek(kek_id.to_owned()));
-        }
-        let text = open(&self.key, Uuid::nil(), FIELD, &sealed).map_err(|_| KeyError::WrongKek(kek_id.to_owned()))?;
-        let bytes = BASE64.decode(text).map_err(|_| KeyError::WrongKek(kek_id.to_owned()))?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::WrongKek(kek_id.to_owned()))?;
+        let text = self.open_text(subject, FIELD, kek_id, stored)?;
+        let wrong = || KeyError::WrongKek(kek_id.to_owned());
+        let bytes: [u8; 32] = BASE64.decode(text).map_err(|_| wrong())?.try_into().map_err(|_| wrong())?;
         Ok(DataKey::from_bytes(bytes))
     }
 }
@@ -85,6 +76,7 @@ impl Kek {
         }
         let sealed: Sealed = serde_json::from_str(stored).map_err(|_| wrong())?;
         if sealed.subject != id {
+            // A row copied onto another record: the associated data would still open it.
             return Err(wrong());
         }
         open(&self.key, Uuid::nil(), field, &sealed).map_err(|_| wrong())

@@ -130,25 +130,22 @@ impl SubjectKeys {
     /// The subject `name` and its key, if it has a live one; never creates
     /// one. Cached like [`SubjectKeys::key`].
     pub async fn find(&self, name: &str) -> Result<Option<(Uuid, DataKey)>, KeyError> {
-        let lookup = self.hash(name);
-        if let Some((at, found)) = self.names.lock().unwrap_or_else(PoisonError::into_inner).get(&lookup) {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(found.clone());
-            }
-        }
-        let found = self.find_stored(&lookup).await?;
-        self.names.lock().unwrap_or_else(PoisonError::into_inner).insert(lookup, (Instant::now(), found.clone()));
-        Ok(found)
+        self.look_up(name, true).await
     }
 
     /// As [`SubjectKeys::find`], but a cached "no such subject" is asked
     /// again: for a reader that has just seen a field sealed for a subject it
     /// cannot place yet (the subject may have been created since).
     pub async fn find_fresh(&self, name: &str) -> Result<Option<(Uuid, DataKey)>, KeyError> {
+        self.look_up(name, false).await
+    }
+
+    /// `name`'s subject, from the cache when fresh (a cached "none" only if `trust_none`).
+    async fn look_up(&self, name: &str, trust_none: bool) -> Result<Option<(Uuid, DataKey)>, KeyError> {
         let lookup = self.hash(name);
-        if let Some((at, Some(found))) = self.names.lock().unwrap_or_else(PoisonError::into_inner).get(&lookup) {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(Some(found.clone()));
+        if let Some((at, found)) = self.names.lock().unwrap_or_else(PoisonError::into_inner).get(&lookup) {
+            if at.elapsed() < CACHE_TTL && (trust_none || found.is_some()) {
+                return Ok(found.clone());
             }
         }
         let found = self.find_stored(&lookup).await?;
