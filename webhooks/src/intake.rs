@@ -191,14 +191,7 @@ impl Intake {
                     }
                 }
                 if !deliveries.is_empty() {
-                    for span in &spans {
-                        let of_partition: Vec<Message> =
-                            messages.iter().filter(|m| m.partition == span.partition).cloned().collect();
-                        let rows = crate::dispatch::fresh_rows(&of_partition, &deliveries);
-                        if !rows.is_empty() {
-                            let _ = self.owned.fresh.send(crate::dispatch::Fresh { partition: span.partition, rows });
-                        }
-                    }
+                    let _ = self.owned.fresh.send(crate::dispatch::Fresh::of(messages, &deliveries));
                 }
             }
             Ok(moved) => {

@@ -144,15 +144,6 @@ pub fn messages(partition: i32, offset: i64, commit: &Commit, before: &Account) 
     out
 }
 
-/// The subjects whose keys a body's personal fields need.
-pub fn sealed_subjects(body: &Value) -> Vec<Uuid> {
-    PERSONAL_FIELDS
-        .iter()
-        .filter_map(|f| serde_json::from_value::<Personal>(body["data"][f].clone()).ok())
-        .filter_map(|p| p.subject())
-        .collect()
-}
-
 /// The body as sent: each personal field opened by `open` (which answers
 /// `None` for an endpoint the field does not belong to, or an erased subject).
 pub fn render(body: &Value, open: impl Fn(&str, &Personal) -> Option<String>) -> Vec<u8> {

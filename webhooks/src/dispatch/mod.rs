@@ -73,9 +73,9 @@ pub struct Deliverer {
     pub changed: Arc<AtomicBool>,
 }
 
-/// Deliveries the intake has just stored, handed over without a fetch.
+/// Deliveries the intake has just stored, handed over without a fetch (each
+/// `Pending` names its partition).
 pub struct Fresh {
-    pub partition: i32,
     pub rows: Vec<(lanes::Key, lanes::Place, Pending)>,
 }
 
@@ -212,8 +212,8 @@ pub async fn run(
             () = shutdown.cancelled() => break,
             () = owned.wake.notified() => fetch = true,
             Some(new) = fresh.recv() => {
-                let whole = exhaustive.contains(&new.partition);
                 for (key, place, pending) in new.rows {
+                    let whole = exhaustive.contains(&pending.partition);
                     if lanes.queued() >= MAX_HELD || !lanes.add_new(key, place, pending, whole) {
                         fetch = true;
                     }
@@ -283,29 +283,37 @@ pub async fn listen_for_changes(deliverer: Deliverer, shutdown: CancellationToke
     }
 }
 
-/// The lane rows of deliveries just stored by the intake.
-pub fn fresh_rows(
-    messages: &[crate::payload::Message],
-    deliveries: &[crate::store::NewDelivery],
-) -> Vec<(lanes::Key, lanes::Place, Pending)> {
-    let shared: std::collections::HashMap<Uuid, (&crate::payload::Message, Arc<str>, Arc<serde_json::Value>)> =
-        messages.iter().map(|m| (m.event_id, (m, Arc::from(m.event_type), Arc::new(m.body.clone())))).collect();
-    let now = Utc::now();
-    deliveries
-        .iter()
-        .filter_map(|d| {
-            let (m, event_type, body) = shared.get(&d.event_id)?;
-            let pending = Pending {
-                event_id: m.event_id,
-                attempts: 0,
-                due: now,
-                partition: m.partition,
-                event_type: Arc::clone(event_type),
-                body: Arc::clone(body),
-            };
-            Some(((d.endpoint_id, m.account_id), (m.offset, m.index), pending))
-        })
-        .collect()
+impl Fresh {
+    /// The lane rows of `deliveries`, just stored with their `messages` (each
+    /// body shared by the message's deliveries).
+    pub fn of(messages: Vec<crate::payload::Message>, deliveries: &[crate::store::NewDelivery]) -> Fresh {
+        let shared: std::collections::HashMap<Uuid, (crate::payload::Message, Arc<str>, Arc<serde_json::Value>)> =
+            messages
+                .into_iter()
+                .map(|mut m| {
+                    let body = Arc::new(std::mem::take(&mut m.body));
+                    let event_type = Arc::from(m.event_type);
+                    (m.event_id, (m, event_type, body))
+                })
+                .collect();
+        let now = Utc::now();
+        let rows = deliveries
+            .iter()
+            .filter_map(|d| {
+                let (m, event_type, body) = shared.get(&d.event_id)?;
+                let pending = Pending {
+                    event_id: m.event_id,
+                    attempts: 0,
+                    due: now,
+                    partition: m.partition,
+                    event_type: Arc::clone(event_type),
+                    body: Arc::clone(body),
+                };
+                Some(((d.endpoint_id, m.account_id), (m.offset, m.index), pending))
+            })
+            .collect();
+        Fresh { rows }
+    }
 }
 
 impl Deliverer {

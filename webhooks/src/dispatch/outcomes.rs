@@ -13,7 +13,7 @@ use super::lanes::{Key, Lanes, Place, Send};
 use super::Deliverer;
 use crate::schedule::Next;
 use crate::send::Outcome;
-use crate::store::deliveries::{self, AttemptOwned, Stored};
+use crate::store::deliveries::{self, Attempt, Stored};
 use crate::store::endpoints::{self, Endpoint};
 
 /// How long the enabled endpoints are used before they are read again.
@@ -105,13 +105,7 @@ impl Book {
         lanes.back(&send, next_at);
         self.places.push((send.key, send.place));
         self.rows.push(Stored {
-            attempt: AttemptOwned::of(
-                endpoint_id,
-                Some(send.pending.event_id),
-                &send.pending.event_type,
-                attempt,
-                &outcome,
-            ),
+            attempt: Attempt::of(endpoint_id, Some(send.pending.event_id), &send.pending.event_type, attempt, &outcome),
             account_id: send.key.1,
             place: send.place,
             status,

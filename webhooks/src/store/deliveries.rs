@@ -8,53 +8,25 @@ use uuid::Uuid;
 use crate::error::Error;
 use crate::send::Outcome;
 
-/// How an attempt ended, for the endpoint's list of attempts.
-pub struct Attempt<'a> {
-    pub endpoint_id: Uuid,
-    pub event_id: Option<Uuid>,
-    pub event_type: &'a str,
-    pub attempt: i32,
-    pub status_code: Option<i32>,
-    pub outcome: &'static str,
-    pub duration_ms: i32,
-    pub response: &'a str,
-    pub error: Option<&'a str>,
-}
-
-impl<'a> Attempt<'a> {
-    pub fn of(endpoint_id: Uuid, event_id: Option<Uuid>, event_type: &'a str, attempt: i32, o: &'a Outcome) -> Self {
-        Attempt {
-            endpoint_id,
-            event_id,
-            event_type,
-            attempt,
-            status_code: o.status.map(i32::from),
-            outcome: o.outcome,
-            duration_ms: i32::try_from(o.duration.as_millis()).unwrap_or(i32::MAX),
-            response: &o.response,
-            error: o.error.as_deref(),
-        }
-    }
-}
-
-impl AttemptOwned {
+impl Attempt {
+    /// The row of attempt number `attempt` of an event (`None`: a test ping) that ended in `o`.
     pub fn of(endpoint_id: Uuid, event_id: Option<Uuid>, event_type: &str, attempt: i32, o: &Outcome) -> Self {
-        let a = Attempt::of(endpoint_id, event_id, event_type, attempt, o);
-        AttemptOwned {
+        Attempt {
             endpoint_id,
             event_id,
             event_type: event_type.to_owned(),
             attempt,
-            status_code: a.status_code,
+            status_code: o.status.map(i32::from),
             outcome: o.outcome,
-            duration_ms: a.duration_ms,
+            duration_ms: i32::try_from(o.duration.as_millis()).unwrap_or(i32::MAX),
             response: o.response.clone(),
             error: o.error.clone(),
         }
     }
 }
 
-pub async fn record(pool: &PgPool, a: &Attempt<'_>) -> Result<(), Error> {
+/// Adds one attempt to its endpoint's list.
+pub async fn record(pool: &PgPool, a: &Attempt) -> Result<(), Error> {
     sqlx::query(
         "insert into webhook_attempts
              (endpoint_id, event_id, event_type, attempt, status_code, outcome, duration_ms, response, error)
@@ -62,13 +34,13 @@ pub async fn record(pool: &PgPool, a: &Attempt<'_>) -> Result<(), Error> {
     )
     .bind(a.endpoint_id)
     .bind(a.event_id)
-    .bind(a.event_type)
+    .bind(&a.event_type)
     .bind(a.attempt)
     .bind(a.status_code)
     .bind(a.outcome)
     .bind(a.duration_ms)
-    .bind(a.response)
-    .bind(a.error)
+    .bind(&a.response)
+    .bind(&a.error)
     .execute(pool)
     .await?;
     Ok(())
@@ -196,7 +168,7 @@ pub async fn window(pool: &PgPool, owned: &[i32], per_lane: i64, limit: i64) -> 
 /// What one attempt changes: its row in the attempts, and its delivery
 /// (`status` 'delivered', 'failed' when given up, or 'pending' with `next_at`).
 pub struct Stored {
-    pub attempt: AttemptOwned,
+    pub attempt: Attempt,
     /// The delivery's account and place: with the endpoint, the exact key of
     /// the pending deliveries' index (a look-up by endpoint alone would scan
     /// every pending delivery of the endpoint for each row).
@@ -206,8 +178,8 @@ pub struct Stored {
     pub next_at: Option<DateTime<Utc>>,
 }
 
-/// An attempt, owned (kept until its batch is stored).
-pub struct AttemptOwned {
+/// How an attempt ended, for the endpoint's list of attempts.
+pub struct Attempt {
     pub endpoint_id: Uuid,
     pub event_id: Option<Uuid>,
     pub event_type: String,
