@@ -4,6 +4,7 @@
 //! and nothing else: lowercase hex, numbers without leading zeros. A cursor
 //! names a position, not a row, so any such value is a valid place to start.
 
+use ledger_runtime::contract::{self, hex_number, hex_uuid};
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -37,30 +38,11 @@ pub fn parse_entry(cursor: &str) -> Result<i64, Error> {
 
 /// A cursor over events: the `(occurred_at, event_id)` of the last one served.
 pub fn event(occurred_at: chrono::DateTime<chrono::Utc>, id: Uuid) -> String {
-    format!("t1.{:x}.{}", occurred_at.timestamp_micros(), id.simple())
+    contract::event_cursor(occurred_at, id)
 }
 
 pub fn parse_event(cursor: &str) -> Result<(chrono::DateTime<chrono::Utc>, Uuid), Error> {
-    let rest = cursor.strip_prefix("t1.").ok_or(Error::BadCursor)?;
-    let (micros, id) = rest.split_once('.').ok_or(Error::BadCursor)?;
-    let at = hex_number(micros).and_then(chrono::DateTime::from_timestamp_micros).ok_or(Error::BadCursor)?;
-    Ok((at, hex_uuid(id).ok_or(Error::BadCursor)?))
-}
-
-fn is_hex_digit(b: u8) -> bool {
-    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
-}
-
-/// 32 lowercase hex digits.
-fn hex_uuid(hex: &str) -> Option<Uuid> {
-    (hex.len() == 32 && hex.bytes().all(is_hex_digit)).then(|| Uuid::try_parse(hex).ok()).flatten()
-}
-
-/// 1 to 15 lowercase hex digits, no leading zero: never past `i64`, so every such number reads.
-fn hex_number(hex: &str) -> Option<i64> {
-    let canonical =
-        (1..=15).contains(&hex.len()) && hex.bytes().all(is_hex_digit) && (hex == "0" || !hex.starts_with('0'));
-    canonical.then(|| i64::from_str_radix(hex, 16).ok()).flatten()
+    contract::parse_event_cursor(cursor).ok_or(Error::BadCursor)
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
-//! What the two HTTP APIs promise in their OpenAPI documents beyond what the
-//! types say: the patterns of the values both read, the mark of a value only
-//! a service can issue, and the links between operations.
+//! What the HTTP APIs promise in their OpenAPI documents beyond what the
+//! types say: the patterns of the values they read, the opaque cursors' text
+//! form, the mark of a value only a service can issue, and the links between
+//! operations.
 //!
 //! A pattern here is exact: every value it admits is one the service accepts,
 //! and no other (the services' tests check this against their parsers).
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use uuid::Uuid;
 
 /// A consistency token: `v1.<partition>.<offset>.<mac>` (see `events::position`).
 pub const TOKEN_PATTERN: &str = r"^v1\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,18})\.[0-9a-f]{32}$";
@@ -95,6 +98,34 @@ fn operations(document: &Value) -> impl Iterator<Item = (&str, &str, &Value)> {
     document["paths"].as_object().into_iter().flatten().flat_map(|(path, item)| {
         item.as_object().into_iter().flatten().map(move |(method, op)| (path.as_str(), method.as_str(), op))
     })
+}
+
+/// A cursor over the event archive (`GET /v1/events?after=`, and a webhook
+/// message's `position`): the `(occurred_at, event_id)` of an event.
+pub fn event_cursor(occurred_at: DateTime<Utc>, event_id: Uuid) -> String {
+    format!("t1.{:x}.{}", occurred_at.timestamp_micros(), event_id.simple())
+}
+
+/// Reads an [`event_cursor`]; anything else is `None`.
+pub fn parse_event_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let (micros, id) = cursor.strip_prefix("t1.")?.split_once('.')?;
+    Some((hex_number(micros).and_then(DateTime::from_timestamp_micros)?, hex_uuid(id)?))
+}
+
+fn is_hex_digit(b: u8) -> bool {
+    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+}
+
+/// 32 lowercase hex digits, as in a cursor.
+pub fn hex_uuid(hex: &str) -> Option<Uuid> {
+    (hex.len() == 32 && hex.bytes().all(is_hex_digit)).then(|| Uuid::try_parse(hex).ok()).flatten()
+}
+
+/// 1 to 15 lowercase hex digits, no leading zero: never past `i64`, so every such number reads.
+pub fn hex_number(hex: &str) -> Option<i64> {
+    let canonical =
+        (1..=15).contains(&hex.len()) && hex.bytes().all(is_hex_digit) && (hex == "0" || !hex.starts_with('0'));
+    canonical.then(|| i64::from_str_radix(hex, 16).ok()).flatten()
 }
 
 #[cfg(test)]

@@ -100,11 +100,6 @@ pub fn webhook_id(event_id: Uuid) -> String {
     format!("msg_{}", event_id.simple())
 }
 
-/// A cursor for `GET /v1/events?after=`: the events after this one.
-pub fn events_cursor(occurred_at: DateTime<Utc>, event_id: Uuid) -> String {
-    format!("t1.{:x}.{}", occurred_at.timestamp_micros(), event_id.simple())
-}
-
 /// The messages of an accepted commit found at `(partition, offset)`, given
 /// its account as it was before the commit.
 pub fn messages(partition: i32, offset: i64, commit: &Commit, before: &Account) -> Vec<Message> {
@@ -125,7 +120,7 @@ pub fn messages(partition: i32, offset: i64, commit: &Commit, before: &Account) 
             "created_at": event.occurred_at,
             "account_id": commit.aggregate_id,
             "account_version": event.sequence,
-            "position": events_cursor(event.occurred_at, event.event_id),
+            "position": ledger_runtime::contract::event_cursor(event.occurred_at, event.event_id),
             "log": { "partition": partition, "offset": offset, "index": index },
             "data": data,
         });

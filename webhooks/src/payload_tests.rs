@@ -56,7 +56,7 @@ fn given_an_open_account_when_a_deposit_is_accepted_then_its_message_carries_the
     assert_eq!(m.body["data"]["balance_after"], 250);
     assert_eq!(m.body["data"]["currency"], "EUR");
     assert_eq!(m.body["api_version"], API_VERSION);
-    assert_eq!(m.body["position"], events_cursor(m.occurred_at, m.event_id));
+    assert_eq!(m.body["position"], ledger_runtime::contract::event_cursor(m.occurred_at, m.event_id));
     assert_eq!(m.body["log"], json!({"partition": 3, "offset": 41, "index": 0}));
 }
 

@@ -2,6 +2,7 @@
 //! a message's `position` (`t1.<hex micros>.<event id>`, as `/v1/events` reads it).
 
 use chrono::{DateTime, Utc};
+use ledger_runtime::contract::{self, hex_number, hex_uuid};
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -24,23 +25,7 @@ pub fn parse_attempt(cursor: &str) -> Result<i64, Error> {
 
 /// The instant of a message's `position`.
 pub fn parse_position(cursor: &str) -> Result<DateTime<Utc>, Error> {
-    let rest = cursor.strip_prefix("t1.").ok_or(Error::BadCursor)?;
-    let (micros, id) = rest.split_once('.').ok_or(Error::BadCursor)?;
-    hex_uuid(id).ok_or(Error::BadCursor)?;
-    hex_number(micros).and_then(DateTime::from_timestamp_micros).ok_or(Error::BadCursor)
-}
-
-fn is_hex(b: u8) -> bool {
-    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
-}
-
-fn hex_uuid(hex: &str) -> Option<Uuid> {
-    (hex.len() == 32 && hex.bytes().all(is_hex)).then(|| Uuid::try_parse(hex).ok()).flatten()
-}
-
-fn hex_number(hex: &str) -> Option<i64> {
-    let canonical = (1..=15).contains(&hex.len()) && hex.bytes().all(is_hex) && (hex == "0" || !hex.starts_with('0'));
-    canonical.then(|| i64::from_str_radix(hex, 16).ok()).flatten()
+    contract::parse_event_cursor(cursor).map(|(at, _)| at).ok_or(Error::BadCursor)
 }
 
 #[cfg(test)]
@@ -53,7 +38,7 @@ mod tests {
         assert_eq!(parse_endpoint(&endpoint(id)).ok(), Some(id));
         assert_eq!(parse_attempt(&attempt(300)).ok(), Some(300));
         let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).expect("an instant");
-        assert_eq!(parse_position(&crate::payload::events_cursor(at, id)).ok(), Some(at));
+        assert_eq!(parse_position(&contract::event_cursor(at, id)).ok(), Some(at));
         for bad in ["", "w1.", "w1.zz", "n1.0f", "n1.", "t1.5", "t1.5.zz", "a1.00"] {
             assert!(
                 parse_endpoint(bad).is_err() && parse_attempt(bad).is_err() && parse_position(bad).is_err(),
