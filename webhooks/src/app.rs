@@ -100,7 +100,7 @@ impl Application {
             metrics: Arc::clone(&metrics),
             bell: Arc::clone(&bell),
             replayed: Default::default(),
-            changed: Default::default(),
+            endpoints_version: Default::default(),
         };
         let (owned, fresh) = Owned::new(bell);
         let ready = Arc::new(AtomicBool::new(false));
@@ -123,6 +123,8 @@ impl Application {
             vault: vault.clone(),
             owned: owned.clone(),
             ready: Arc::clone(&ready),
+            endpoints_version: Arc::clone(&deliverer.endpoints_version),
+            endpoints: Default::default(),
         };
         let intake = tokio::spawn(intake.run(shutdown.clone()));
         tokio::spawn(crate::dispatch::listen_for_changes(deliverer.clone(), shutdown.clone()));

@@ -7,9 +7,9 @@
 //! owners and balances).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use events::resume::{Resume, Saved};
 use events::{LogFold, Record};
@@ -33,6 +33,8 @@ use crate::store::{self, endpoints, NewDelivery};
 const BATCH_WAIT: Duration = Duration::from_millis(5);
 /// Messages that are stored at once, without waiting.
 const BATCH_MAX: usize = 2000;
+/// How long the enabled endpoints are used, unannounced changes aside.
+const ENDPOINTS_TTL: Duration = Duration::from_secs(1);
 /// Broker calls at assignment.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -45,6 +47,10 @@ pub struct Intake {
     pub vault: Vault,
     pub owned: Owned,
     pub ready: Arc<AtomicBool>,
+    /// Moves when an endpoint changes (see `Deliverer::endpoints_version`).
+    pub endpoints_version: Arc<AtomicU64>,
+    /// The enabled endpoints as last read, with the version and time they were read at.
+    pub endpoints: std::sync::Mutex<Option<(u64, Instant, Vec<endpoints::Endpoint>)>>,
 }
 
 /// One assigned partition.
@@ -217,13 +223,27 @@ impl Intake {
         }
     }
 
+    /// The enabled endpoints: read again when one changed (announced) or after
+    /// `ENDPOINTS_TTL`, not at every flush.
+    async fn enabled_endpoints(&self) -> Result<Vec<endpoints::Endpoint>, Error> {
+        let version = self.endpoints_version.load(Ordering::Relaxed);
+        let cached = self.endpoints.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if let Some((_, _, list)) = cached.filter(|(v, at, _)| *v == version && at.elapsed() < ENDPOINTS_TTL) {
+            return Ok(list);
+        }
+        let list = endpoints::enabled(&self.pool).await?;
+        *self.endpoints.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((version, Instant::now(), list.clone()));
+        Ok(list)
+    }
+
     /// The enabled endpoints, each with its owner's data subject. When the
     /// batch holds fields sealed for a subject no endpoint is known to have,
     /// the owners without one are looked up afresh: a subject is created
     /// before anything is sealed for it, so the look-up then finds it.
     async fn targets(&self, sealed_for: &HashSet<Uuid>) -> Result<Vec<(endpoints::Endpoint, Option<Uuid>)>, Error> {
         let mut targets = Vec::new();
-        for endpoint in endpoints::enabled(&self.pool).await? {
+        for endpoint in self.enabled_endpoints().await? {
             let subject =
                 if endpoint.scope == "own" { self.vault.subject_of(&endpoint.owner_sub).await? } else { None };
             targets.push((endpoint, subject));

@@ -18,7 +18,7 @@ pub mod lanes;
 pub mod outcomes;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -69,8 +69,9 @@ pub struct Deliverer {
     pub bell: Arc<Notify>,
     /// Set by a replay: deliveries before the ones held are pending again.
     pub replayed: Arc<AtomicBool>,
-    /// Set when an endpoint changed (announced on `endpoints::CHANNEL`).
-    pub changed: Arc<AtomicBool>,
+    /// Counts the endpoint changes announced on `endpoints::CHANNEL`: whoever
+    /// caches the endpoints reads them again when it moves.
+    pub endpoints_version: Arc<AtomicU64>,
 }
 
 /// Deliveries the intake has just stored, handed over without a fetch (each
@@ -133,6 +134,7 @@ pub async fn run(
     // Partitions whose every pending delivery the last fetch saw (fresh ones may join lanes).
     let mut exhaustive: HashSet<i32> = HashSet::new();
     let mut storing: Option<outcomes::Storing> = None;
+    let mut endpoints_seen = u64::MAX;
     let mut store_tick = tokio::time::interval(STORE_EVERY);
     store_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -147,7 +149,9 @@ pub async fn run(
             exhaustive.clear();
             fetch = true;
         }
-        if deliverer.changed.swap(false, Ordering::Relaxed) || endpoints.stale() {
+        let version = deliverer.endpoints_version.load(Ordering::Relaxed);
+        if version != endpoints_seen || endpoints.stale() {
+            endpoints_seen = version;
             endpoints.refresh(&deliverer).await;
         }
         if (fetch || fetched_at.elapsed() >= IDLE) && fetched_at.elapsed() >= FETCH_EVERY && !partitions.is_empty() {
@@ -253,7 +257,7 @@ pub async fn run(
     book.store_now(&deliverer, &mut lanes).await;
 }
 
-/// Listens for endpoint changes until shutdown: each sets `changed` and
+/// Listens for endpoint changes until shutdown: each moves `endpoints_version` and
 /// rings the bell. A lost connection counts as a change (some may be missed).
 pub async fn listen_for_changes(deliverer: Deliverer, shutdown: CancellationToken) {
     let mut listener = loop {
@@ -278,7 +282,7 @@ pub async fn listen_for_changes(deliverer: Deliverer, shutdown: CancellationToke
             warn!(%error, "endpoint-change listener interrupted: reading the endpoints again");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        deliverer.changed.store(true, Ordering::Relaxed);
+        deliverer.endpoints_version.fetch_add(1, Ordering::Relaxed);
         deliverer.bell.notify_one();
     }
 }
